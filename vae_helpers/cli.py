@@ -1,0 +1,159 @@
+"""Command line: ``python -m vae_helpers train ...`` and ``python -m vae_helpers evaluate ...``.
+
+Run ``python -m vae_helpers train --help`` for every option.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+import torch
+
+from .data import DATASETS, DatasetError, DeviceBatches, PREPROCESSINGS, load_dataset
+from .device import describe_device, pick_device
+from .losses import iwae_bound
+from .models import Autoencoder, CategoricalVAE, GaussianVAE
+from .training import evaluate, fit, load_checkpoint, save_checkpoint
+
+MODEL_CHOICES = ("ae", "gaussian", "conv", "categorical")
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line and exits with status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _build_model(kind: str, latent_dim):
+    if kind == "ae":
+        return Autoencoder(latent_dim=latent_dim or 2)
+    if kind == "gaussian":
+        return GaussianVAE(latent_dim=latent_dim or 20, hidden_dims=(400,))
+    if kind == "conv":
+        return GaussianVAE(latent_dim=latent_dim or 20, architecture="conv")
+    return CategoricalVAE(n_latents=latent_dim or 30)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog="python -m vae_helpers",
+                            description="Train and evaluate the VAEs of the series from the command line.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+
+    train = commands.add_parser("train", help="train a model, write a checkpoint and a grid of samples")
+    train.add_argument("--model", choices=MODEL_CHOICES, default="gaussian",
+                       help="ae: autoencoder; gaussian: MLP VAE 784-400-20 (default); conv: convolutional VAE; "
+                            "categorical: 30 x 10 Gumbel-Softmax VAE")
+    train.add_argument("--dataset", choices=tuple(DATASETS), default="mnist")
+    train.add_argument("--data-root", type=Path, default=None,
+                       help="folder holding MNIST/raw or FashionMNIST/raw (default: ./data or ../data)")
+    train.add_argument("--download", action="store_true", help="allow a download through torchvision")
+    train.add_argument("--epochs", type=_positive_int, default=10)
+    train.add_argument("--batch-size", type=_positive_int, default=128)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--latent-dim", type=_positive_int, default=None,
+                       help="latent dimensions (categorical: number of 10-class variables); default per model")
+    train.add_argument("--preprocessing", choices=PREPROCESSINGS, default="continuous",
+                       help="pixels in [0, 1], or dynamic/static binarization")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", type=Path, default=Path("runs/latest"), help="folder for model.pt and samples.png")
+    train.add_argument("--json", action="store_true", help="end with one JSON line of the final figures")
+
+    evaluate_command = commands.add_parser("evaluate", help="negative ELBO and importance-weighted -log p(x)")
+    evaluate_command.add_argument("checkpoint", type=Path, help="a model.pt written by 'train'")
+    evaluate_command.add_argument("--dataset", choices=tuple(DATASETS), default="mnist")
+    evaluate_command.add_argument("--split", choices=("train", "test"), default="test")
+    evaluate_command.add_argument("--data-root", type=Path, default=None)
+    evaluate_command.add_argument("--preprocessing", choices=PREPROCESSINGS, default="continuous")
+    evaluate_command.add_argument("--iw-samples", type=_positive_int, default=100,
+                                  help="k, the samples per image of the importance-weighted bound")
+    evaluate_command.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    evaluate_command.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+    return parser
+
+
+def _train(args) -> dict:
+    device = pick_device(args.device)
+    train = load_dataset(args.dataset, "train", args.data_root, download=args.download)
+    test = load_dataset(args.dataset, "test", args.data_root, download=args.download)
+    print(f"data: {train.source}; device: {describe_device(device)}")
+    model = _build_model(args.model, args.latent_dim)
+    history = fit(model, train.images, test.images, epochs=args.epochs, batch_size=args.batch_size,
+                  learning_rate=args.learning_rate, device=device, seed=args.seed,
+                  preprocessing=args.preprocessing, progress=False)
+    loss_name = "reconstruction loss" if args.model == "ae" else "negative ELBO"
+    for row in history.rows:
+        print(f"epoch {row['epoch']:3d}  test {loss_name} {row['test_loss']:8.2f} nats  "
+              f"({row['seconds']:.2f} s)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    checkpoint = save_checkpoint(model, args.out / "model.pt")
+    samples = args.out / "samples.png"
+    _save_samples(model, test.images, device, samples)
+    print(f"wrote {checkpoint} and {samples}")
+    return dict(command="train", model=args.model, dataset=args.dataset, data_source=train.source,
+                device=str(device), epochs=len(history), test_loss_nats=history.last["test_loss"],
+                seconds_per_epoch=sum(history.column("seconds")) / max(len(history), 1),
+                checkpoint=str(checkpoint), samples=str(samples))
+
+
+def _save_samples(model, test_images, device, path: Path) -> None:
+    from . import plots
+    from .data import to_unit_interval
+
+    model.eval()
+    if hasattr(model, "sample_images"):
+        images, title = model.sample_images(64, device), "Samples from the prior"
+    else:
+        images, title = model.reconstruct(to_unit_interval(test_images[:64]).to(device)), "Reconstructions"
+    figure = plots.image_grid(images, title=title)
+    figure.savefig(path, dpi=100)
+
+
+def _evaluate(args) -> dict:
+    device = pick_device(args.device)
+    model = load_checkpoint(args.checkpoint, device).eval()
+    data = load_dataset(args.dataset, args.split, args.data_root)
+    print(f"data: {data.source}; device: {describe_device(device)}")
+    batches = DeviceBatches(data.images, data.labels, 250, device, False, args.preprocessing)
+    figures = evaluate(model, batches)
+    result = dict(command="evaluate", checkpoint=str(args.checkpoint), dataset=args.dataset, split=args.split,
+                  data_source=data.source, images=len(data.labels))
+    if isinstance(model, Autoencoder):
+        print(f"reconstruction loss: {figures['loss']:.2f} nats per image (an autoencoder has no ELBO)")
+        return dict(result, reconstruction_loss_nats=figures["loss"])
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for x, _ in batches:
+            total += float(iwae_bound(model, x, args.iw_samples).sum())
+            count += x.shape[0]
+    neg_log_px = -total / count
+    print(f"negative ELBO: {figures['loss']:.2f} nats per image")
+    print(f"-log p(x) estimate (importance-weighted, k={args.iw_samples}): {neg_log_px:.2f} nats per image")
+    return dict(result, neg_elbo_nats=figures["loss"], neg_log_likelihood_nats=neg_log_px, iw_samples=args.iw_samples)
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the exit status (0 success, 2 bad input)."""
+    matplotlib.use("Agg")
+    args = _parser().parse_args(argv)
+    try:
+        result = _train(args) if args.command == "train" else _evaluate(args)
+    except (DatasetError, FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"python -m vae_helpers {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    return 0

@@ -1,0 +1,157 @@
+"""Likelihoods, KL divergences, the ELBO and the importance-weighted bound, in nats.
+
+Conventions: every per-datapoint quantity sums over pixels and latent dimensions, and
+a reported figure is the mean over the batch ("nats per image").
+"""
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+LOG_2 = math.log(2.0)
+
+
+class ELBOParts(NamedTuple):
+    """The ELBO and its two terms, each a tensor of shape () (batch mean) or (B,).
+
+    elbo = log_likelihood - kl, in nats per image.
+    log_likelihood: E_q[log p(x|z)], estimated with the drawn z (the reconstruction term).
+    kl: KL(q(z|x) || p(z)) (the regulariser). For an autoencoder kl is 0 and elbo is
+    just the negative reconstruction loss.
+    """
+
+    elbo: torch.Tensor
+    log_likelihood: torch.Tensor
+    kl: torch.Tensor
+
+    @property
+    def neg_elbo(self) -> torch.Tensor:
+        """The loss minimised in training, in nats per image."""
+        return -self.elbo
+
+    @property
+    def reconstruction_loss(self) -> torch.Tensor:
+        """-E_q[log p(x|z)] in nats per image."""
+        return -self.log_likelihood
+
+    def mean(self) -> "ELBOParts":
+        """Average each per-datapoint term over the batch."""
+        return ELBOParts(*(term.mean() for term in self))
+
+
+# ----------------------------------------------------------------------------- likelihoods
+
+
+def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log p(x|z) for independent Bernoulli pixels, summed per image: (B, ...) -> (B,).
+
+    Uses the stable with-logits form -BCEWithLogits, valid for x in [0, 1] (continuous
+    pixels give the cross-entropy the seeds use; binary pixels give an exact likelihood).
+    """
+    if logits.shape != x.shape:
+        raise ValueError(f"logits and x must have the same shape, got {tuple(logits.shape)} and {tuple(x.shape)}")
+    per_pixel = -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    return per_pixel.flatten(1).sum(1)
+
+
+def gaussian_log_likelihood(mean: torch.Tensor, x: torch.Tensor, variance: float) -> torch.Tensor:
+    """log N(x; mean, variance I), summed per image: (B, ...) -> (B,).
+
+    With a fixed variance s^2 this is -||x - mean||^2 / (2 s^2) - D/2 log(2 pi s^2):
+    the squared error of the seeds' MSE loss, weighted by 1/(2 s^2), plus a constant.
+    """
+    if variance <= 0:
+        raise ValueError(f"variance must be > 0, got {variance}")
+    if mean.shape != x.shape:
+        raise ValueError(f"mean and x must have the same shape, got {tuple(mean.shape)} and {tuple(x.shape)}")
+    squared_error = (x - mean).pow(2).flatten(1).sum(1)
+    dims = x[0].numel()
+    return -squared_error / (2 * variance) - 0.5 * dims * math.log(2 * math.pi * variance)
+
+
+# ----------------------------------------------------------------------------- KL divergences
+
+
+def gaussian_kl(loc: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(loc, diag(exp(log_var))) || N(0, I)) per datapoint: (B, D) -> (B,), nats.
+
+    Closed form: 1/2 * sum_d (loc_d^2 + sigma_d^2 - log sigma_d^2 - 1).
+    """
+    if loc.shape != log_var.shape:
+        raise ValueError(f"loc and log_var must have the same shape, got {tuple(loc.shape)} and {tuple(log_var.shape)}")
+    return 0.5 * (loc.pow(2) + log_var.exp() - log_var - 1.0).flatten(1).sum(1)
+
+
+def categorical_kl_to_uniform(logits: torch.Tensor) -> torch.Tensor:
+    """KL(Cat(softmax(logits)) || Uniform(K)) summed over variables: (B, N, K) -> (B,), nats.
+
+    Closed form per variable: sum_k q_k log(K q_k) = log K - H(q).
+    """
+    if logits.ndim != 3:
+        raise ValueError(f"expected logits of shape (B, N, K), got {tuple(logits.shape)}")
+    log_q = F.log_softmax(logits, dim=-1)
+    n_classes = logits.shape[-1]
+    return (log_q.exp() * (log_q + math.log(n_classes))).sum(dim=(1, 2))
+
+
+def monte_carlo_kl(q, p, n_samples: int = 1000) -> torch.Tensor:
+    """Estimate KL(q || p) = E_q[log q(z) - log p(z)] with ``n_samples`` draws of z ~ q.
+
+    q, p: torch.distributions with the same event shape. Returns the batch-shaped estimate.
+    """
+    z = q.sample((n_samples,))
+    return (q.log_prob(z) - p.log_prob(z)).mean(0)
+
+
+# ----------------------------------------------------------------------------- bounds
+
+
+def elbo(model, x: torch.Tensor, reduction: str = "mean", **latent_options) -> ELBOParts:
+    """ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) with one reparameterised z per image.
+
+    model: any model of this package that defines ``posterior``, ``draw_latent``,
+    ``log_likelihood`` and ``kl_to_prior`` (GaussianVAE, CategoricalVAE, ConditionalVAE).
+    x: float (B, 1, 28, 28) in [0, 1]. reduction: ``"mean"`` (shape () terms, nats per
+    image) or ``"none"`` (shape (B,) terms). latent_options go to ``model.draw_latent``
+    (e.g. ``discrete=True`` for a categorical model's unrelaxed ELBO).
+    """
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    posterior = model.posterior(x)
+    z = model.draw_latent(posterior, **latent_options)
+    log_likelihood = model.log_likelihood(x, z)
+    kl = model.kl_to_prior(posterior)
+    parts = ELBOParts(log_likelihood - kl, log_likelihood, kl)
+    return parts.mean() if reduction == "mean" else parts
+
+
+def iwae_bound(model, x: torch.Tensor, k: int = 50, max_samples_per_chunk: int = 50_000) -> torch.Tensor:
+    """The importance-weighted bound L_k(x) per image, in nats: shape (B,).
+
+    L_k = log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x) i.i.d. (Burda et al. 2016).
+    L_1 is the ELBO in expectation; L_k increases with k and tends to log p(x). The k
+    samples are drawn in chunks of at most ``max_samples_per_chunk`` (images x samples)
+    and combined with log-sum-exp, so k = 5000 fits in memory.
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive whole number, got {k!r}")
+    with torch.no_grad():
+        posterior = model.posterior(x)
+        prior = model.prior(x.shape[0], x.device)
+        chunk = max(1, min(k, max_samples_per_chunk // max(1, x.shape[0])))
+        partial_sums = []
+        for start in range(0, k, chunk):
+            n = min(chunk, k - start)
+            z = posterior.sample((n,))  # (n, B, ...)
+            x_repeated = x.expand(n, *x.shape).reshape(n * x.shape[0], *x.shape[1:])
+            log_likelihood = model.log_likelihood(x_repeated, z.reshape(n * x.shape[0], *z.shape[2:]))
+            log_weights = log_likelihood.view(n, x.shape[0]) + prior.log_prob(z) - posterior.log_prob(z)
+            partial_sums.append(torch.logsumexp(log_weights, dim=0))
+        return torch.logsumexp(torch.stack(partial_sums), dim=0) - math.log(k)
+
+
+def nats_to_bits_per_dim(nats_per_image, dims: int = 784):
+    """Convert nats per image to bits per dimension: nats / (dims * ln 2)."""
+    return nats_per_image / (dims * LOG_2)

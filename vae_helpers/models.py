@@ -1,0 +1,287 @@
+"""The models of the series: an autoencoder, a Gaussian VAE (MLP or convolutional) and a
+categorical VAE with Gumbel-Softmax latents.
+
+Each keeps the inference network q(z|x) (``self.encoder``) and the generative model
+p(x|z) p(z) (``self.decoder`` and ``prior``) as separately named pieces. Decoders output
+logits of shape (B, 1, 28, 28); images go in as float (B, 1, 28, 28) in [0, 1].
+
+One-liners for the seeds' configurations::
+
+    GaussianVAE()                                   # 784-400-20 (seed 000, pytorch/examples)
+    GaussianVAE(latent_dim=2, hidden_dims=(256,))   # 784-256-2 (seed 004)
+    GaussianVAE(latent_dim=2, hidden_dims=(256, 128))  # 784-256-128-2 (seed 001)
+    GaussianVAE(architecture="conv")                # convolutional encoder and decoder
+    CategoricalVAE()                                # 30 x 10 categorical, 784-512-256 (seed 002)
+"""
+
+import torch
+from torch import nn
+from torch.distributions import Independent, Normal, OneHotCategorical
+
+from .gumbel import gumbel_softmax
+from .losses import (ELBOParts, bernoulli_log_likelihood, categorical_kl_to_uniform, elbo,
+                     gaussian_kl, gaussian_log_likelihood)
+
+IMAGE_SHAPE = (1, 28, 28)
+PIXELS = 784
+LIKELIHOODS = ("bernoulli", "gaussian")
+ARCHITECTURES = ("mlp", "conv")
+CONV_CHANNELS = (32, 64)
+CONV_FEATURES = 64 * 7 * 7
+
+
+def check_batch(x: torch.Tensor) -> None:
+    """Raise a clear error unless x is a float tensor of shape (B, 1, 28, 28)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor of images, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"expected float pixels in [0, 1], got dtype {x.dtype}; divide uint8 images by 255")
+    if x.ndim != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
+        raise ValueError(f"expected images of shape (B, 1, 28, 28), got {tuple(x.shape)}")
+
+
+def mlp(in_features: int, hidden_dims, out_features: int) -> nn.Sequential:
+    """Linear layers with ReLU between them and none after the last (its output is logits
+    or parameters, never squashed): in -> hidden_dims[0] -> ... -> out."""
+    widths = [in_features, *hidden_dims, out_features]
+    layers = []
+    for i, (width_in, width_out) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(nn.Linear(width_in, width_out))
+        if i < len(widths) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def image_encoder(architecture: str, hidden_dims, out_features: int) -> nn.Sequential:
+    """(B, 1, 28, 28) -> (B, out_features). MLP: flatten then :func:`mlp`. Conv: two stride-2
+    4x4 convolutions (28 -> 14 -> 7 pixels, 32 and 64 channels), then an MLP head."""
+    if architecture == "mlp":
+        return nn.Sequential(nn.Flatten(), mlp(PIXELS, hidden_dims, out_features))
+    return nn.Sequential(
+        nn.Conv2d(1, CONV_CHANNELS[0], 4, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(CONV_CHANNELS[0], CONV_CHANNELS[1], 4, stride=2, padding=1), nn.ReLU(),
+        nn.Flatten(), mlp(CONV_FEATURES, hidden_dims, out_features),
+    )
+
+
+def image_decoder(architecture: str, in_features: int, hidden_dims) -> nn.Sequential:
+    """(B, in_features) -> logits (B, 1, 28, 28), mirroring :func:`image_encoder`."""
+    hidden_dims = tuple(reversed(hidden_dims))
+    if architecture == "mlp":
+        return nn.Sequential(mlp(in_features, hidden_dims, PIXELS), nn.Unflatten(1, IMAGE_SHAPE))
+    return nn.Sequential(
+        mlp(in_features, hidden_dims, CONV_FEATURES), nn.ReLU(), nn.Unflatten(1, (CONV_CHANNELS[1], 7, 7)),
+        nn.ConvTranspose2d(CONV_CHANNELS[1], CONV_CHANNELS[0], 4, stride=2, padding=1), nn.ReLU(),
+        nn.ConvTranspose2d(CONV_CHANNELS[0], 1, 4, stride=2, padding=1),
+    )
+
+
+def _check_options(hidden_dims, architecture, likelihood, gaussian_variance):
+    if not hidden_dims or any(not isinstance(w, int) or w < 1 for w in hidden_dims):
+        raise ValueError(f"hidden_dims must be a non-empty tuple of positive widths, got {hidden_dims!r}")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+    if not gaussian_variance > 0:
+        raise ValueError(f"gaussian_variance must be > 0, got {gaussian_variance}")
+
+
+class ImageModel(nn.Module):
+    """What every model here shares: its config (for checkpoints), the likelihood
+    p(x|z) of its decoder, and helpers to reconstruct and to sample images."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.config = dict(config)
+        self.likelihood = config.get("likelihood", "bernoulli")
+        self.gaussian_variance = config.get("gaussian_variance", 0.5)
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) per image, (B,) nats. Bernoulli on the decoder's logits, or a Gaussian
+        with mean sigmoid(logits) and the fixed variance ``gaussian_variance``."""
+        logits = self.decode(z)
+        if self.likelihood == "bernoulli":
+            return bernoulli_log_likelihood(logits, x)
+        return gaussian_log_likelihood(torch.sigmoid(logits), x, self.gaussian_variance)
+
+    def evaluation_parts(self, x: torch.Tensor) -> dict:
+        """Named ELBO figures (batch means) that ``fit`` records on the test set."""
+        return {"": self.loss_parts(x)}
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixel means of p(x | z = the encoder's most likely code for x): (B, 1, 28, 28) in [0, 1]."""
+        return torch.sigmoid(self.decode(self.most_likely_latent(x)))
+
+
+class Autoencoder(ImageModel):
+    """A deterministic autoencoder: z = encoder(x), logits = decoder(z).
+
+    Trained on reconstruction alone (the Bernoulli negative log-likelihood, in nats per
+    image), so its latent space has no prior to sample from: that is the lesson of notebook 02.
+    """
+
+    def __init__(self, latent_dim: int = 2, hidden_dims=(400,), architecture: str = "mlp"):
+        hidden_dims = tuple(hidden_dims)
+        _check_options(hidden_dims, architecture, "bernoulli", 1.0)
+        super().__init__(dict(latent_dim=latent_dim, hidden_dims=hidden_dims, architecture=architecture))
+        self.latent_dim = latent_dim
+        self.encoder = image_encoder(architecture, hidden_dims, latent_dim)
+        self.decoder = image_decoder(architecture, latent_dim, hidden_dims)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 28, 28) -> codes (B, latent_dim)."""
+        check_batch(x)
+        return self.encoder(x)
+
+    most_likely_latent = encode
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """codes (B, latent_dim) -> logits (B, 1, 28, 28)."""
+        return self.decoder(z)
+
+    def loss_parts(self, x: torch.Tensor) -> ELBOParts:
+        """Reconstruction log-likelihood only (kl = 0), batch means in nats per image."""
+        log_likelihood = self.log_likelihood(x, self.encode(x)).mean()
+        return ELBOParts(log_likelihood, log_likelihood, torch.zeros_like(log_likelihood))
+
+
+class GaussianVAE(ImageModel):
+    """VAE with q(z|x) = N(loc(x), diag(exp(log_var(x)))) and prior p(z) = N(0, I).
+
+    latent_dim: D. hidden_dims: widths of the encoder's hidden layers (the decoder mirrors
+    them). architecture: ``"mlp"`` or ``"conv"``. likelihood: ``"bernoulli"`` (default) or
+    ``"gaussian"`` with fixed per-pixel ``gaussian_variance`` (0.5 makes -log p(x|z) equal the
+    seeds' summed squared error plus a constant).
+    """
+
+    def __init__(self, latent_dim: int = 20, hidden_dims=(400,), architecture: str = "mlp",
+                 likelihood: str = "bernoulli", gaussian_variance: float = 0.5):
+        hidden_dims = tuple(hidden_dims)
+        _check_options(hidden_dims, architecture, likelihood, gaussian_variance)
+        if not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive whole number, got {latent_dim!r}")
+        super().__init__(dict(latent_dim=latent_dim, hidden_dims=hidden_dims, architecture=architecture,
+                              likelihood=likelihood, gaussian_variance=gaussian_variance))
+        self.latent_dim = latent_dim
+        self.encoder = image_encoder(architecture, hidden_dims, 2 * latent_dim)
+        self.decoder = image_decoder(architecture, latent_dim, hidden_dims)
+
+    def encode(self, x: torch.Tensor) -> tuple:
+        """(B, 1, 28, 28) -> (loc, log_var), each (B, D)."""
+        check_batch(x)
+        loc, log_var = self.encoder(x).chunk(2, dim=-1)
+        return loc, log_var
+
+    def posterior(self, x: torch.Tensor) -> Independent:
+        """q(z|x) as a distribution with batch shape (B,) and event shape (D,)."""
+        loc, log_var = self.encode(x)
+        return Independent(Normal(loc, torch.exp(0.5 * log_var)), 1)
+
+    def prior(self, batch_size: int, device=None) -> Independent:
+        """p(z) = N(0, I) with batch shape (batch_size,) and event shape (D,)."""
+        zeros = torch.zeros(batch_size, self.latent_dim, device=device)
+        return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
+
+    def draw_latent(self, posterior: Independent) -> torch.Tensor:
+        """Reparameterised z = loc + scale * eps, eps ~ N(0, I): (B, D), differentiable."""
+        return posterior.rsample()
+
+    def kl_to_prior(self, posterior: Independent) -> torch.Tensor:
+        """Closed-form KL(q(z|x) || N(0, I)) per image, (B,) nats."""
+        normal = posterior.base_dist
+        return gaussian_kl(normal.loc, 2 * torch.log(normal.scale))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, D) -> logits (B, 1, 28, 28) of p(x|z)."""
+        return self.decoder(z)
+
+    def most_likely_latent(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean loc(x), (B, D)."""
+        return self.encode(x)[0]
+
+    def loss_parts(self, x: torch.Tensor) -> ELBOParts:
+        """The ELBO and its terms, batch means in nats per image."""
+        return elbo(self, x)
+
+    @torch.no_grad()
+    def sample_images(self, n: int, device=None) -> torch.Tensor:
+        """Decode n draws z ~ p(z): pixel means (n, 1, 28, 28) in [0, 1]."""
+        device = device or next(self.parameters()).device
+        return torch.sigmoid(self.decode(self.prior(n, device).sample()))
+
+
+class CategoricalVAE(ImageModel):
+    """VAE whose latent code is ``n_latents`` categorical variables of ``n_classes`` classes.
+
+    q(z|x): independent categoricals with logits (B, N, K) straight from the encoder (no
+    ReLU on them, unlike seed 002). p(z): uniform. Training draws the relaxed sample
+    gumbel_softmax(logits, temperature, hard); ``discrete=True`` draws an exact one-hot
+    sample instead (the unrelaxed objective).
+    """
+
+    def __init__(self, n_latents: int = 30, n_classes: int = 10, hidden_dims=(512, 256), hard: bool = False,
+                 temperature: float = 1.0, likelihood: str = "bernoulli", gaussian_variance: float = 0.5):
+        hidden_dims = tuple(hidden_dims)
+        _check_options(hidden_dims, "mlp", likelihood, gaussian_variance)
+        if n_latents < 1 or n_classes < 2:
+            raise ValueError(f"need n_latents >= 1 and n_classes >= 2, got {n_latents} and {n_classes}")
+        super().__init__(dict(n_latents=n_latents, n_classes=n_classes, hidden_dims=hidden_dims, hard=hard,
+                              temperature=temperature, likelihood=likelihood, gaussian_variance=gaussian_variance))
+        self.n_latents, self.n_classes, self.hard = n_latents, n_classes, hard
+        self.temperature = temperature
+        self.encoder = image_encoder("mlp", hidden_dims, n_latents * n_classes)
+        self.decoder = image_decoder("mlp", n_latents * n_classes, hidden_dims)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 28, 28) -> logits (B, N, K)."""
+        check_batch(x)
+        return self.encoder(x).view(-1, self.n_latents, self.n_classes)
+
+    def posterior(self, x: torch.Tensor) -> Independent:
+        """q(z|x): batch shape (B,), event shape (N, K) of one-hot vectors."""
+        return Independent(OneHotCategorical(logits=self.encode(x)), 1)
+
+    def prior(self, batch_size: int, device=None) -> Independent:
+        """Uniform p(z) over the K classes of each of the N variables."""
+        probs = torch.full((batch_size, self.n_latents, self.n_classes), 1.0 / self.n_classes, device=device)
+        return Independent(OneHotCategorical(probs=probs), 1)
+
+    def draw_latent(self, posterior: Independent, discrete: bool = False) -> torch.Tensor:
+        """z (B, N, K): a Gumbel-Softmax sample at ``self.temperature`` (straight-through
+        one-hot when ``hard``), or an exact one-hot sample when ``discrete``."""
+        if discrete:
+            return posterior.sample()
+        return gumbel_softmax(posterior.base_dist.logits, self.temperature, self.hard)
+
+    def kl_to_prior(self, posterior: Independent) -> torch.Tensor:
+        """Closed-form KL(q(z|x) || uniform) summed over the N variables, (B,) nats."""
+        return categorical_kl_to_uniform(posterior.base_dist.logits)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, N, K) one-hot or relaxed -> logits (B, 1, 28, 28)."""
+        return self.decoder(z.flatten(1))
+
+    def most_likely_latent(self, x: torch.Tensor) -> torch.Tensor:
+        """One-hot argmax of each variable's posterior, (B, N, K)."""
+        logits = self.encode(x)
+        return torch.zeros_like(logits).scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
+
+    def loss_parts(self, x: torch.Tensor, discrete=None) -> ELBOParts:
+        """The ELBO, relaxed while training and discrete (exact one-hot z) in eval mode
+        unless ``discrete`` says otherwise; batch means in nats per image."""
+        return elbo(self, x, discrete=(not self.training) if discrete is None else discrete)
+
+    def evaluation_parts(self, x: torch.Tensor) -> dict:
+        """Both objectives: the discrete one (the honest figure) and the relaxed one."""
+        return {"": self.loss_parts(x, discrete=True), "relaxed": self.loss_parts(x, discrete=False)}
+
+    @torch.no_grad()
+    def sample_images(self, n: int, device=None) -> torch.Tensor:
+        """Decode n one-hot codes drawn from the uniform prior: (n, 1, 28, 28) in [0, 1]."""
+        device = device or next(self.parameters()).device
+        return torch.sigmoid(self.decode(self.prior(n, device).sample()))
+
+
+MODEL_CLASSES = {cls.__name__: cls for cls in (Autoencoder, GaussianVAE, CategoricalVAE)}
