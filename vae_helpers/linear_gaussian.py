@@ -9,6 +9,8 @@ So log p(x), the true posterior and KL(q || p(z|x)) can be computed exactly, and
 and importance-weighted bounds of :mod:`vae_helpers.losses` checked against them.
 """
 
+import math
+
 import torch
 from torch.distributions import MultivariateNormal, kl_divergence
 
@@ -46,7 +48,7 @@ class LinearGaussianModel:
         mean = z.double() @ self.weight.T + self.bias
         variance = self.noise_std ** 2
         return (-0.5 * (x.double() - mean).pow(2) / variance
-                - 0.5 * torch.log(torch.tensor(2 * torch.pi * variance, dtype=torch.float64))).sum(-1)
+                - 0.5 * math.log(2 * math.pi * variance)).sum(-1)
 
     def marginal(self) -> MultivariateNormal:
         """p(x) = N(b, W W^T + s^2 I) as a distribution over x (D,)."""
@@ -73,7 +75,7 @@ class LinearGaussianModel:
         residual = (x.double() - q.loc @ self.weight.T - self.bias).pow(2).sum(-1)
         spread = torch.einsum("ij,bjk,ik->b", self.weight, q.covariance_matrix, self.weight)
         expected_log_likelihood = (-(residual + spread) / (2 * variance)
-                                   - 0.5 * self.data_dim * torch.log(torch.tensor(2 * torch.pi * variance)))
+                                   - 0.5 * self.data_dim * math.log(2 * math.pi * variance))
         return expected_log_likelihood - kl_divergence(q, self.prior(x.shape[0]))
 
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
