@@ -108,6 +108,12 @@ def monte_carlo_kl(q, p, n_samples: int = 1000) -> torch.Tensor:
 # ----------------------------------------------------------------------------- bounds
 
 
+def _check_latent_variable_model(model) -> None:
+    if not all(hasattr(model, name) for name in ("posterior", "prior", "log_likelihood")):
+        raise TypeError(f"{type(model).__name__} has no posterior q(z|x) and prior p(z): "
+                        "the ELBO and its bounds need a VAE, not an autoencoder")
+
+
 def elbo(model, x: torch.Tensor, reduction: str = "mean", **latent_options) -> ELBOParts:
     """ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) with one reparameterised z per image.
 
@@ -119,6 +125,7 @@ def elbo(model, x: torch.Tensor, reduction: str = "mean", **latent_options) -> E
     """
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    _check_latent_variable_model(model)
     posterior = model.posterior(x)
     z = model.draw_latent(posterior, **latent_options)
     log_likelihood = model.log_likelihood(x, z)
@@ -137,6 +144,7 @@ def iwae_bound(model, x: torch.Tensor, k: int = 50, max_samples_per_chunk: int =
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive whole number, got {k!r}")
+    _check_latent_variable_model(model)
     with torch.no_grad():
         posterior = model.posterior(x)
         prior = model.prior(x.shape[0], x.device)

@@ -150,6 +150,9 @@ class Autoencoder(ImageModel):
 class GaussianVAE(ImageModel):
     """VAE with q(z|x) = N(loc(x), diag(exp(log_var(x)))) and prior p(z) = N(0, I).
 
+    Images go in as float (B, 1, 28, 28) in [0, 1]; codes z are (B, D); the decoder returns
+    logits (B, 1, 28, 28); every loss term is in nats per image.
+
     latent_dim: D. hidden_dims: widths of the encoder's hidden layers (the decoder mirrors
     them). architecture: ``"mlp"`` or ``"conv"``. likelihood: ``"bernoulli"`` (default) or
     ``"gaussian"`` with fixed per-pixel ``gaussian_variance`` (0.5 makes -log p(x|z) equal the
