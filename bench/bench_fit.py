@@ -1,0 +1,159 @@
+"""Epoch time of ``vae_helpers.fit`` against the pytorch/examples training loop, in one run.
+
+The reference loop is written the pytorch/examples ``vae/main.py`` way: a Dataset that turns
+each image into a PIL image and through ``transforms.ToTensor()``, a ``DataLoader`` with
+batch size 128, Adam(1e-3), sigmoid outputs with ``binary_cross_entropy`` summed per batch,
+and ``loss.item()`` after every step. Both loops train the same architecture on the same
+images for the same number of epochs; the script prints seconds per epoch for each, their
+ratio, and the test negative ELBO (nats per image) each reaches.
+
+    python bench/bench_fit.py                       # bundled MNIST subset, 784-400-20, CPU
+    python bench/bench_fit.py --dataset fashion-mnist --models gaussian conv categorical
+    python bench/bench_fit.py --device cuda --epochs 5 --json
+
+The full 60,000-image Fashion-MNIST comes from Debian's ``dataset-fashion-mnist`` package
+(``apt-get install dataset-fashion-mnist``) or ``data/FashionMNIST/raw``; it is never downloaded.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import vae_helpers as vh  # noqa: E402
+from vae_helpers.training import evaluate  # noqa: E402
+
+BATCH_SIZE = 128
+LEARNING_RATE = 1e-3
+
+
+class ReferenceImages(torch.utils.data.Dataset):
+    """What torchvision.datasets.MNIST does per item: uint8 array -> PIL image -> ToTensor."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        from torchvision import transforms
+
+        self.images, self.labels = images[:, 0].numpy(), labels.numpy()
+        self.transform = transforms.ToTensor()
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        from PIL import Image
+
+        image = Image.fromarray(self.images[index])
+        return self.transform(image), int(self.labels[index])
+
+
+def reference_loss(logits, x, loc, log_var):
+    """pytorch/examples' loss: BCE(sigmoid(logits), x) summed + KL, per batch (nats)."""
+    bce = F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="sum")
+    kld = -0.5 * torch.sum(1 + log_var - loc.pow(2) - log_var.exp())
+    return bce + kld
+
+
+def reference_step_loss(model, x):
+    if isinstance(model, vh.CategoricalVAE):
+        posterior = model.posterior(x)
+        z = model.draw_latent(posterior)
+        bce = F.binary_cross_entropy(torch.sigmoid(model.decode(z)), x, reduction="sum")
+        return bce + model.kl_to_prior(posterior).sum()
+    loc, log_var = model.encode(x)
+    z = loc + torch.randn_like(loc) * torch.exp(0.5 * log_var)
+    return reference_loss(model.decode(z), x, loc, log_var)
+
+
+def reference_train(model, train, test, epochs, device):
+    """Train the pytorch/examples way; returns (seconds per epoch, test negative ELBO)."""
+    loader = torch.utils.data.DataLoader(ReferenceImages(train.images, train.labels), batch_size=BATCH_SIZE,
+                                         shuffle=True)
+    test_loader = torch.utils.data.DataLoader(ReferenceImages(test.images, test.labels), batch_size=BATCH_SIZE)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    model.to(device)
+    seconds = []
+    for _ in range(epochs):
+        model.train()
+        started = time.perf_counter()
+        train_loss = 0.0
+        for x, _ in loader:
+            x = x.to(device)
+            optimizer.zero_grad()
+            loss = reference_step_loss(model, x)
+            loss.backward()
+            train_loss += loss.item()
+            optimizer.step()
+        seconds.append(time.perf_counter() - started)
+    model.eval()
+    test_loss = 0.0
+    with torch.no_grad():
+        for x, _ in test_loader:
+            x = x.to(device)
+            test_loss += -vh.elbo(model, x, reduction="none", **_eval_options(model)).elbo.sum().item()
+    return float(np.mean(seconds)), test_loss / len(test.labels)
+
+
+def _eval_options(model):
+    return {"discrete": True} if isinstance(model, vh.CategoricalVAE) else {}
+
+
+def ours_train(model, train, test, epochs, device):
+    """Train with vae_helpers.fit; returns (seconds per epoch, test negative ELBO)."""
+    history = vh.fit(model, train.images, test.images, epochs=epochs, batch_size=BATCH_SIZE,
+                     learning_rate=LEARNING_RATE, device=device, progress=False)
+    return float(np.mean(history.column("seconds"))), history.last["test_loss"]
+
+
+MODELS = {
+    "gaussian": lambda: vh.GaussianVAE(latent_dim=20, hidden_dims=(400,)),
+    "conv": lambda: vh.GaussianVAE(architecture="conv"),
+    "categorical": lambda: vh.CategoricalVAE(),
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
+    parser.add_argument("--models", nargs="+", choices=tuple(MODELS), default=["gaussian"])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--limit", type=int, default=None, help="use only this many training images")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    device = vh.pick_device(args.device)
+    train = vh.load_dataset(args.dataset, "train", limit=args.limit)
+    test = vh.load_dataset(args.dataset, "test")
+    print(f"data: {train.source} ({len(train.labels)} train / {len(test.labels)} test images)")
+    print(f"device: {vh.describe_device(device)}; torch {torch.__version__}; {args.epochs} epochs; "
+          f"batch {BATCH_SIZE}")
+    print(f"{'model':12s} {'reference s/epoch':>18s} {'fit s/epoch':>12s} {'ratio':>7s} "
+          f"{'reference -ELBO':>16s} {'fit -ELBO':>10s}")
+    results = []
+    for name in args.models:
+        torch.manual_seed(0)
+        reference_seconds, reference_elbo = reference_train(MODELS[name](), train, test, args.epochs, device)
+        torch.manual_seed(0)
+        ours_seconds, ours_elbo = ours_train(MODELS[name](), train, test, args.epochs, device)
+        ratio = ours_seconds / reference_seconds
+        print(f"{name:12s} {reference_seconds:18.3f} {ours_seconds:12.3f} {ratio:7.3f} "
+              f"{reference_elbo:16.2f} {ours_elbo:10.2f}")
+        results.append(dict(model=name, dataset=args.dataset, device=str(device), epochs=args.epochs,
+                            train_images=len(train.labels), reference_seconds_per_epoch=reference_seconds,
+                            fit_seconds_per_epoch=ours_seconds, ratio=ratio,
+                            reference_test_neg_elbo=reference_elbo, fit_test_neg_elbo=ours_elbo))
+    if args.json:
+        print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Every notebook is run by nbval and carries the Colab badge and setup cell; the README's
+test command is the one CI runs."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+REPO_SLUG = "vae-series/vae-notebooks"
+SETUP_LINES = (
+    'if "google.colab" in sys.modules:',
+    f'%pip install --quiet --no-deps "vae_helpers @ git+https://github.com/{REPO_SLUG}"',
+)
+
+
+def test_the_series_has_its_notebooks():
+    names = [path.name for path in NOTEBOOKS]
+    for number in range(6):
+        assert any(name.startswith(f"{number:02d}_") for name in names), f"notebook {number:02d} is missing"
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", name) for name in names), names
+
+
+def test_pytest_collects_every_notebook_for_nbval():
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist",
+                             *[str(path) for path in NOTEBOOKS]],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:]
+    for path in NOTEBOOKS:
+        assert f"notebooks/{path.name}::" in result.stdout, f"nbval does not run {path.name}"
+    configured = (ROOT / "pyproject.toml").read_text()
+    assert 'testpaths = ["tests", "notebooks"]' in configured and "--nbval-lax" in configured
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_notebook_has_badge_setup_cell_and_committed_outputs(path):
+    notebook = json.loads(path.read_text())
+    cells = notebook["cells"]
+    first = "".join(cells[0]["source"])
+    assert cells[0]["cell_type"] == "markdown"
+    badge = f"https://colab.research.google.com/github/{REPO_SLUG}/blob/main/notebooks/{path.name}"
+    assert badge in first, f"{path.name}: the first cell lacks the Open-in-Colab badge {badge}"
+    setup = "".join(cells[1]["source"])
+    assert cells[1]["cell_type"] == "code" and all(line in setup for line in SETUP_LINES), \
+        f"{path.name}: the second cell must be the Colab setup cell"
+    assert not re.search(r"pip install[^\n]*\b(torch|torchvision|ipywidgets)\b", setup)
+    code = [cell for cell in cells if cell["cell_type"] == "code"]
+    assert sum(bool(cell.get("outputs")) for cell in code) > len(code) // 2, f"{path.name}: commit it with outputs"
+    for cell in code:
+        for output in cell.get("outputs", []):
+            assert output["output_type"] != "error", f"{path.name}: committed with an error output"
+            assert not (output.get("name") == "stderr" and "Warning" in "".join(output.get("text", []))), \
+                f"{path.name}: a warning is printed in a committed output"
+    assert "### BEGIN SOLUTION" in path.read_text(), f"{path.name}: no exercise with a solution cell"
+
+
+def test_ci_runs_the_readme_test_command_exactly():
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"python3 -m pip install -r requirements-ci\.txt && (python3 -m pytest[^\n`]*)", readme)
+    assert command, "the README's quick start must install requirements-ci.txt and run pytest"
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert command.group(1).strip() in [line.strip() for line in ci]
