@@ -12,7 +12,7 @@ from .device import describe_device, pick_device
 from .gumbel import exponential_temperature, gumbel_max_sample, gumbel_softmax, sample_gumbel
 from .losses import (ELBOParts, bernoulli_log_likelihood, categorical_kl_to_uniform, elbo, gaussian_kl,
                      gaussian_log_likelihood, iwae_bound, monte_carlo_kl)
-from .models import Autoencoder, CategoricalVAE, GaussianVAE
+from .models import Autoencoder, CategoricalVAE, GaussianVAE, register_model
 from .notebook import setup_notebook
 from .settings import by_mode, is_smoke
 from .training import History, TrainingDiverged, evaluate, fit, load_checkpoint, load_weights, save_checkpoint
@@ -25,5 +25,5 @@ __all__ = [
     "DatasetError", "DeviceBatches", "binarize", "read_idx", "to_unit_interval", "describe_device",
     "exponential_temperature", "gumbel_max_sample", "sample_gumbel", "ELBOParts", "bernoulli_log_likelihood",
     "categorical_kl_to_uniform", "gaussian_log_likelihood", "monte_carlo_kl", "by_mode", "is_smoke",
-    "setup_notebook", "History", "TrainingDiverged", "evaluate", "load_checkpoint", "load_weights", "save_checkpoint",
+    "setup_notebook", "register_model", "History", "TrainingDiverged", "evaluate", "load_checkpoint", "load_weights", "save_checkpoint",
 ]

@@ -114,39 +114,43 @@ def _check_latent_variable_model(model) -> None:
                         "the ELBO and its bounds need a VAE, not an autoencoder")
 
 
-def elbo(model, x: torch.Tensor, reduction: str = "mean", **latent_options) -> ELBOParts:
+def elbo(model, x: torch.Tensor, reduction: str = "mean", *, y=None, **latent_options) -> ELBOParts:
     """ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) with one reparameterised z per image.
 
     model: any model of this package that defines ``posterior``, ``draw_latent``,
     ``log_likelihood`` and ``kl_to_prior`` (GaussianVAE, CategoricalVAE, ConditionalVAE).
     x: float (B, 1, 28, 28) in [0, 1]. reduction: ``"mean"`` (shape () terms, nats per
     image) or ``"none"`` (shape (B,) terms). latent_options go to ``model.draw_latent``
-    (e.g. ``discrete=True`` for a categorical model's unrelaxed ELBO).
+    (e.g. ``discrete=True`` for a categorical model's unrelaxed ELBO). y: labels (B,) for a
+    conditional model, passed on as ``posterior(x, y)`` and ``log_likelihood(x, z, y)``.
     """
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     _check_latent_variable_model(model)
-    posterior = model.posterior(x)
+    condition = () if y is None else (y,)
+    posterior = model.posterior(x, *condition)
     z = model.draw_latent(posterior, **latent_options)
-    log_likelihood = model.log_likelihood(x, z)
+    log_likelihood = model.log_likelihood(x, z, *condition)
     kl = model.kl_to_prior(posterior)
     parts = ELBOParts(log_likelihood - kl, log_likelihood, kl)
     return parts.mean() if reduction == "mean" else parts
 
 
-def iwae_bound(model, x: torch.Tensor, k: int = 50, max_samples_per_chunk: int = 50_000) -> torch.Tensor:
+def iwae_bound(model, x: torch.Tensor, k: int = 50, max_samples_per_chunk: int = 50_000, *, y=None) -> torch.Tensor:
     """The importance-weighted bound L_k(x) per image, in nats: shape (B,).
 
     L_k = log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x) i.i.d. (Burda et al. 2016).
     L_1 is the ELBO in expectation; L_k increases with k and tends to log p(x). The k
     samples are drawn in chunks of at most ``max_samples_per_chunk`` (images x samples)
-    and combined with log-sum-exp, so k = 5000 fits in memory.
+    and combined with log-sum-exp, so k = 5000 fits in memory. y: labels (B,) for a
+    conditional model.
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive whole number, got {k!r}")
     _check_latent_variable_model(model)
     with torch.no_grad():
-        posterior = model.posterior(x)
+        condition = () if y is None else (y,)
+        posterior = model.posterior(x, *condition)
         prior = model.prior(x.shape[0], x.device)
         chunk = max(1, min(k, max_samples_per_chunk // max(1, x.shape[0])))
         partial_sums = []
@@ -154,7 +158,9 @@ def iwae_bound(model, x: torch.Tensor, k: int = 50, max_samples_per_chunk: int =
             n = min(chunk, k - start)
             z = posterior.sample((n,))  # (n, B, ...)
             x_repeated = x.expand(n, *x.shape).reshape(n * x.shape[0], *x.shape[1:])
-            log_likelihood = model.log_likelihood(x_repeated, z.reshape(n * x.shape[0], *z.shape[2:]))
+            repeated_condition = () if y is None else (y.repeat(n),)
+            log_likelihood = model.log_likelihood(x_repeated, z.reshape(n * x.shape[0], *z.shape[2:]),
+                                                  *repeated_condition)
             log_weights = log_likelihood.view(n, x.shape[0]) + prior.log_prob(z) - posterior.log_prob(z)
             partial_sums.append(torch.logsumexp(log_weights, dim=0))
         return torch.logsumexp(torch.stack(partial_sums), dim=0) - math.log(k)

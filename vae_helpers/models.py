@@ -105,9 +105,11 @@ class ImageModel(nn.Module):
             return bernoulli_log_likelihood(logits, x)
         return gaussian_log_likelihood(torch.sigmoid(logits), x, self.gaussian_variance)
 
-    def evaluation_parts(self, x: torch.Tensor) -> dict:
+    uses_labels = False  # a conditional model sets True: fit then calls loss_parts(x, y)
+
+    def evaluation_parts(self, x: torch.Tensor, *condition) -> dict:
         """Named ELBO figures (batch means) that ``fit`` records on the test set."""
-        return {"": self.loss_parts(x)}
+        return {"": self.loss_parts(x, *condition)}
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
@@ -287,4 +289,14 @@ class CategoricalVAE(ImageModel):
         return torch.sigmoid(self.decode(self.prior(n, device).sample()))
 
 
-MODEL_CLASSES = {cls.__name__: cls for cls in (Autoencoder, GaussianVAE, CategoricalVAE)}
+MODEL_CLASSES = {}
+
+
+def register_model(cls):
+    """Make ``cls`` loadable by ``load_checkpoint`` (by class name); usable as a decorator."""
+    MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
+for _model_class in (Autoencoder, GaussianVAE, CategoricalVAE):
+    register_model(_model_class)

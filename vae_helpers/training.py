@@ -82,8 +82,9 @@ def evaluate(model, batches: DeviceBatches) -> dict:
     was_training = model.training
     model.eval()
     sums, count = {}, 0
-    for x, _ in batches:
-        for name, parts in model.evaluation_parts(x).items():
+    for x, y in batches:
+        condition = (y,) if getattr(model, "uses_labels", False) else ()
+        for name, parts in model.evaluation_parts(x, *condition).items():
             suffix = f"_{name}" if name else ""
             for key, value in (("loss", parts.neg_elbo), ("reconstruction", parts.reconstruction_loss),
                                ("kl", parts.kl)):
@@ -124,6 +125,9 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
     torch.manual_seed(seed)
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=learning_rate)
+    if getattr(model, "uses_labels", False) and (train_labels is None or
+                                                 (test_images is not None and test_labels is None)):
+        raise ValueError(f"{type(model).__name__} is conditioned on labels: pass train_labels (and test_labels)")
     train_labels = train_labels if train_labels is not None else torch.zeros(len(train_images), dtype=torch.long)
     batches = DeviceBatches(train_images, train_labels, batch_size, device, True, preprocessing, seed)
     test_batches = None
@@ -141,10 +145,10 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
         totals = torch.zeros(3, device=device)
         seen = 0
         bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
-        for batch_index, (x, _) in enumerate(batches, start=1):
+        for batch_index, (x, y) in enumerate(batches, start=1):
             if temperature_schedule is not None:
                 model.temperature = temperature_schedule(step)
-            parts = model.loss_parts(x)
+            parts = model.loss_parts(x, y) if getattr(model, "uses_labels", False) else model.loss_parts(x)
             kl_weight = beta_schedule(step)
             loss = -(parts.log_likelihood - kl_weight * parts.kl)
             optimizer.zero_grad(set_to_none=True)
