@@ -1,4 +1,4 @@
-"""Command line: ``python -m vae_helpers train ...`` and ``python -m vae_helpers evaluate ...``.
+"""Command line: ``python -m vae_helpers train | evaluate | assignments ...``.
 
 Run ``python -m vae_helpers train --help`` for every option.
 """
@@ -82,7 +82,20 @@ def _parser() -> argparse.ArgumentParser:
                                   help="k, the samples per image of the importance-weighted bound")
     evaluate_command.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     evaluate_command.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+    assignments = commands.add_parser("assignments", help="write the student versions of the notebooks")
+    assignments.add_argument("--source", type=Path, default=Path("notebooks"),
+                             help="folder of the notebooks with solutions (default: notebooks)")
+    assignments.add_argument("--out", type=Path, required=True, help="folder for the student versions")
     return parser
+
+
+def _assignments(args) -> dict:
+    from .assignments import write_student_versions
+
+    written = write_student_versions(args.source, args.out)
+    for path in written:
+        print(f"wrote {path}")
+    return dict(command="assignments", written=[str(path) for path in written])
 
 
 def _train(args) -> dict:
@@ -150,10 +163,10 @@ def main(argv=None) -> int:
     matplotlib.use("Agg")
     args = _parser().parse_args(argv)
     try:
-        result = _train(args) if args.command == "train" else _evaluate(args)
+        result = {"train": _train, "evaluate": _evaluate, "assignments": _assignments}[args.command](args)
     except (DatasetError, FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"python -m vae_helpers {args.command}: error: {error}", file=sys.stderr)
         return 2
-    if args.json:
+    if getattr(args, "json", False):
         print(json.dumps(result))
     return 0

@@ -182,12 +182,12 @@ class GaussianVAE(ImageModel):
     def posterior(self, x: torch.Tensor) -> Independent:
         """q(z|x) as a distribution with batch shape (B,) and event shape (D,)."""
         loc, log_var = self.encode(x)
-        return Independent(Normal(loc, torch.exp(0.5 * log_var)), 1)
+        return Independent(Normal(loc, torch.exp(0.5 * log_var), validate_args=False), 1, validate_args=False)
 
     def prior(self, batch_size: int, device=None) -> Independent:
         """p(z) = N(0, I) with batch shape (batch_size,) and event shape (D,)."""
         zeros = torch.zeros(batch_size, self.latent_dim, device=device)
-        return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
+        return Independent(Normal(zeros, torch.ones_like(zeros), validate_args=False), 1, validate_args=False)
 
     def draw_latent(self, posterior: Independent) -> torch.Tensor:
         """Reparameterised z = loc + scale * eps, eps ~ N(0, I): (B, D), differentiable."""
@@ -246,12 +246,12 @@ class CategoricalVAE(ImageModel):
 
     def posterior(self, x: torch.Tensor) -> Independent:
         """q(z|x): batch shape (B,), event shape (N, K) of one-hot vectors."""
-        return Independent(OneHotCategorical(logits=self.encode(x)), 1)
+        return Independent(OneHotCategorical(logits=self.encode(x), validate_args=False), 1, validate_args=False)
 
     def prior(self, batch_size: int, device=None) -> Independent:
         """Uniform p(z) over the K classes of each of the N variables."""
         probs = torch.full((batch_size, self.n_latents, self.n_classes), 1.0 / self.n_classes, device=device)
-        return Independent(OneHotCategorical(probs=probs), 1)
+        return Independent(OneHotCategorical(probs=probs, validate_args=False), 1, validate_args=False)
 
     def draw_latent(self, posterior: Independent, discrete: bool = False) -> torch.Tensor:
         """z (B, N, K): a Gumbel-Softmax sample at ``self.temperature`` (straight-through

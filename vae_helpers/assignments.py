@@ -1,0 +1,135 @@
+"""Course assignments from the notebooks themselves: nbgrader metadata and student versions.
+
+In the source notebooks each exercise is a *solution cell* (code holding the answer between
+``### BEGIN SOLUTION`` and ``### END SOLUTION``, after placeholder lines such as
+``kl_answer = None``) followed by a *check cell* (code calling ``vh.checks.check_*``).
+:func:`tag_for_nbgrader` writes nbgrader's cell metadata for those cells (solution cells
+editable, check cells graded and locked, one point per check call), so
+``nbgrader generate_assignment`` works on the notebooks as they are. :func:`student_version`
+does what nbgrader does without nbgrader: each solution block becomes
+``raise NotImplementedError()``, and the outputs from the first exercise on are cleared, so that
+no trace of a solution is left in code, outputs or metadata.
+"""
+
+import copy
+import json
+import re
+from pathlib import Path
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+CHECK_CALL = re.compile(r"\bvh\.checks\.check_\w+\(")
+NBGRADER_SCHEMA = 3
+
+
+def _source(cell) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def is_solution_cell(cell) -> bool:
+    """A code cell holding a solution block."""
+    return cell.get("cell_type") == "code" and BEGIN_SOLUTION in _source(cell)
+
+
+def exercises(notebook) -> list:
+    """[(solution cell index, check cell index)] in order. The check cell is the first code
+    cell after the solution cell; it must call ``vh.checks.check_*``."""
+    cells = notebook["cells"]
+    pairs = []
+    for index, cell in enumerate(cells):
+        if not is_solution_cell(cell):
+            continue
+        following = next((j for j in range(index + 1, len(cells)) if cells[j]["cell_type"] == "code"), None)
+        if following is None or not CHECK_CALL.search(_source(cells[following])):
+            raise ValueError(f"the solution cell at index {index} is not followed by a check cell "
+                             "calling vh.checks.check_*")
+        pairs.append((index, following))
+    return pairs
+
+
+def tag_for_nbgrader(notebook, name: str):
+    """Return a copy of ``notebook`` with nbgrader metadata on its solution and check cells.
+
+    name: a short id for the notebook (e.g. its file stem), used in the cells' grade_id.
+    """
+    tagged = copy.deepcopy(notebook)
+    for number, (solution, check) in enumerate(exercises(tagged), start=1):
+        tagged["cells"][solution].setdefault("metadata", {})["nbgrader"] = {
+            "grade": False, "solution": True, "locked": False, "task": False,
+            "grade_id": f"{name}-exercise-{number}-solution", "schema_version": NBGRADER_SCHEMA}
+        points = len(CHECK_CALL.findall(_source(tagged["cells"][check])))
+        tagged["cells"][check].setdefault("metadata", {})["nbgrader"] = {
+            "grade": True, "solution": False, "locked": True, "task": False, "points": points,
+            "grade_id": f"{name}-exercise-{number}-check", "schema_version": NBGRADER_SCHEMA}
+    return tagged
+
+
+def _strip_solution(source: str) -> str:
+    lines, kept, inside = source.split("\n"), [], False
+    for line in lines:
+        stripped = line.strip()
+        if stripped == BEGIN_SOLUTION:
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            kept.extend(indent + stub_line for stub_line in CODE_STUB.split("\n"))
+        elif stripped == END_SOLUTION:
+            if not inside:
+                raise ValueError(f"{END_SOLUTION} without {BEGIN_SOLUTION}")
+            inside = False
+        elif not inside:
+            kept.append(line)
+    if inside:
+        raise ValueError(f"{BEGIN_SOLUTION} without {END_SOLUTION}")
+    return "\n".join(kept)
+
+
+def student_version(notebook):
+    """Return the student copy: solution blocks replaced by ``raise NotImplementedError()``,
+    outputs and execution counts cleared in every code cell from the first exercise on."""
+    student = copy.deepcopy(notebook)
+    pairs = exercises(student)
+    if not pairs:
+        return student
+    first_exercise = pairs[0][0]
+    for index, cell in enumerate(student["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        if is_solution_cell(cell):
+            cell["source"] = _strip_solution(_source(cell))
+        if index >= first_exercise:
+            cell["outputs"], cell["execution_count"] = [], None
+    return student
+
+
+def solution_lines(notebook) -> list:
+    """The non-trivial lines of every solution block (to search for leaks)."""
+    found = []
+    for cell in notebook["cells"]:
+        if not is_solution_cell(cell):
+            continue
+        inside = False
+        for line in _source(cell).split("\n"):
+            stripped = line.strip()
+            if stripped in (BEGIN_SOLUTION, END_SOLUTION):
+                inside = stripped == BEGIN_SOLUTION
+            elif inside and len(stripped) > 8:
+                found.append(stripped)
+    return found
+
+
+def write_student_versions(source_folder, out_folder) -> list:
+    """Write the student version of every ``NN_*.ipynb`` in ``source_folder`` into ``out_folder``."""
+    source_folder, out_folder = Path(source_folder), Path(out_folder)
+    notebooks = sorted(source_folder.glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {source_folder}")
+    out_folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in notebooks:
+        student = student_version(json.loads(path.read_text(encoding="utf-8")))
+        target = out_folder / path.name
+        target.write_text(json.dumps(student, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(target)
+    return written
