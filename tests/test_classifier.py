@@ -30,7 +30,7 @@ def test_reaches_90_percent_test_accuracy_in_seconds(digits, trained):
     _, test = digits
     model, seconds = trained
     assert vc.accuracy(model, test.images, test.labels) > 0.90
-    assert seconds < 60, f"training took {seconds:.1f} s"
+    assert seconds < 120, f"10 epochs on 4,000 digits took {seconds:.1f} s; expected a few seconds"
     assert not model.training
 
 
@@ -105,8 +105,7 @@ def test_bad_inputs_raise_clear_errors(trained):
         vc.train_classifier(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), torch.tensor([0, 1]), epochs=0)
 
 
-def test_frechet_distance_matches_scipy_and_is_zero_for_a_set_with_itself(digits, trained):
-    scipy_linalg = pytest.importorskip("scipy.linalg")
+def test_frechet_distance_matches_an_independent_route_and_is_zero_against_itself(digits, trained):
     train, test = digits
     model, _ = trained
     a, b = test.images[:300], train.images[:400]
@@ -114,9 +113,12 @@ def test_frechet_distance_matches_scipy_and_is_zero_for_a_set_with_itself(digits
     with torch.no_grad():
         fa = model.features(vh.to_unit_interval(a)).double()
         fb = model.features(vh.to_unit_interval(b)).double()
-    cov_a, cov_b = torch.cov(fa.T).numpy(), torch.cov(fb.T).numpy()
-    root = scipy_linalg.sqrtm(cov_a @ cov_b).real
-    expected = float(((fa.mean(0) - fb.mean(0)) ** 2).sum()) + float((cov_a + cov_b - 2 * root).trace())
+    cov_a, cov_b = torch.cov(fa.T), torch.cov(fb.T)
+    # independent route: tr (C_a C_b)^{1/2} = tr (C_a^{1/2} C_b C_a^{1/2})^{1/2}, a symmetric matrix
+    values, vectors = torch.linalg.eigh(cov_a)
+    root_a = vectors @ torch.diag(values.clamp_min(0).sqrt()) @ vectors.T
+    root_trace = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp_min(0).sqrt().sum()
+    expected = float(((fa.mean(0) - fb.mean(0)) ** 2).sum() + cov_a.trace() + cov_b.trace() - 2 * root_trace)
     got = vc.frechet_distance(model, a, b)
     assert got > 0
     assert abs(got - expected) < 1e-3 * expected
