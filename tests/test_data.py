@@ -44,6 +44,7 @@ def test_bundled_subset_is_real_balanced_and_split_deterministically(monkeypatch
     assert not any(bytes(image.numpy()) in flat_train for image in test.images)
     again = vh.load_dataset("mnist", "train", root=tmp_path)
     assert torch.equal(again.images, train.images)
+    assert len(set(test.labels[:20].tolist())) >= 5, "the first test images should mix digits"
 
 
 def test_smoke_mode_shrinks_the_data(monkeypatch, tmp_path):

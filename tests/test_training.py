@@ -146,3 +146,12 @@ def test_fit_rejects_bad_arguments(kwargs, message, mnist):
 def test_fit_rejects_float_images():
     with pytest.raises(ValueError, match="train_images must be uint8"):
         vh.fit(vh.GaussianVAE(), torch.rand(8, 1, 28, 28))
+
+
+def test_headless_runs_print_one_line_per_epoch_instead_of_bars(mnist, monkeypatch, capsys):
+    train, test = mnist
+    monkeypatch.setenv("VAE_PROGRESS", "0")
+    vh.fit(vh.GaussianVAE(latent_dim=2, hidden_dims=(16,)), train.images[:256], test.images[:64], epochs=2)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert all("test loss" in line and "nats per image" in line for line in lines)

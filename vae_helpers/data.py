@@ -9,7 +9,8 @@ Sources, in order:
 3. a download through torchvision, only when the caller passes ``download=True``
    (never in smoke mode; it gives up after a short timeout when offline);
 4. for MNIST, the real 5,000-digit subset bundled inside this package
-   (500 per class; 400 per class for ``train``, 100 per class for ``test``).
+   (500 per class; 400 per class for ``train``, 100 per class for ``test``, each split in a
+   fixed shuffled order so that ``images[:16]`` shows mixed digits).
 
 Every loader says which source it used, so a notebook can print it.
 """
@@ -155,7 +156,8 @@ def _bundled_subset(split: str) -> tuple:
     for digit in range(10):
         members = np.flatnonzero(labels == digit)
         in_train[members[:BUNDLED_PER_CLASS_TRAIN]] = True
-    keep = in_train if split == "train" else ~in_train
+    keep = np.flatnonzero(in_train if split == "train" else ~in_train)
+    keep = keep[np.random.default_rng(0).permutation(len(keep))]  # the file is sorted by digit
     return images[keep], labels[keep]
 
 

@@ -7,6 +7,7 @@ work: fewer epochs, fewer images, and never a download. CI sets it; learners do 
 import os
 
 SMOKE_ENV_VAR = "VAE_SMOKE"
+PROGRESS_ENV_VAR = "VAE_PROGRESS"
 SMOKE_TRAIN_IMAGES = 1000
 SMOKE_TEST_IMAGES = 500
 
@@ -28,3 +29,9 @@ def by_mode(full, smoke):
 def mode_name() -> str:
     """``"smoke"`` or ``"full"``, for printing which mode a run is in."""
     return "smoke" if is_smoke() else "full"
+
+
+def progress_bars() -> bool:
+    """False when ``VAE_PROGRESS=0``: headless runs (committing outputs, grading) then get one
+    printed line per epoch instead of progress bars that a saved notebook cannot replay."""
+    return os.environ.get(PROGRESS_ENV_VAR, "1").strip().lower() not in {"0", "false", "no", "off"}

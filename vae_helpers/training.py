@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .data import DeviceBatches, check_images
 from .device import pick_device
 from .models import MODEL_CLASSES
-from .settings import by_mode
+from .settings import by_mode, progress_bars
 
 Schedule = Union[float, Callable[[int], float]]
 
@@ -99,7 +99,7 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
         epochs: int = 10, batch_size: int = 128, learning_rate: float = 1e-3, optimizer=None,
         device="auto", seed: int = 0, preprocessing: str = "continuous",
         temperature: Optional[Schedule] = None, beta: Schedule = 1.0,
-        log_every: int = 25, progress: bool = True, tensorboard_dir=None,
+        log_every: int = 25, progress: Optional[bool] = None, tensorboard_dir=None,
         checkpoint_path=None, eval_batch_size: int = 1000) -> History:
     """Train ``model`` and return its :class:`History`.
 
@@ -110,6 +110,8 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
     temperature: number or step -> tau schedule, written to ``model.temperature`` each step.
     beta: weight of the KL term in the training loss (number or step -> beta schedule, e.g. a
     KL warm-up); the recorded losses are always the plain, unweighted negative ELBO.
+    progress: tqdm progress bars with the running loss; ``None`` (default) shows them unless
+    ``VAE_PROGRESS=0``, in which case one line per epoch is printed instead; ``False`` is silent.
     tensorboard_dir: if given, per-epoch scalars are logged there (needs ``tensorboard``).
     checkpoint_path: if given, a checkpoint is written there after every epoch.
     """
@@ -136,6 +138,8 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
         test_preprocessing = "static" if preprocessing == "dynamic" else preprocessing
         test_batches = DeviceBatches(test_images, test_labels, eval_batch_size, device, False,
                                      test_preprocessing, seed)
+    print_epochs = progress is None and not progress_bars()
+    progress = progress_bars() if progress is None else progress
     writer = _tensorboard_writer(tensorboard_dir)
     history = History()
     step = 0
@@ -170,6 +174,8 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
         if test_batches is not None:
             row.update({f"test_{key}": value for key, value in evaluate(model, test_batches).items()})
         history.rows.append(row)
+        if print_epochs:
+            print(_epoch_line(row, epochs))
         if writer is not None:
             for key, value in row.items():
                 if key != "epoch":
@@ -179,6 +185,13 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
     if writer is not None:
         writer.close()
     return history
+
+
+def _epoch_line(row: dict, epochs: int) -> str:
+    line = f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.1f}"
+    if "test_loss" in row:
+        line += f", test loss {row['test_loss']:.1f}"
+    return line + f" nats per image ({row['seconds']:.1f} s)"
 
 
 def _tensorboard_writer(folder):
