@@ -6,7 +6,8 @@ Public names (each documented with shapes and units):
 ``iwae_bound``, ``gaussian_kl``, ``gumbel_softmax``, ``pick_device``.
 """
 
-from . import checks, plots, widgets
+from . import checks, classifier, plots, widgets
+from .conditional import ConditionalVAE
 from .data import DatasetError, DeviceBatches, binarize, load_dataset, read_idx, to_unit_interval
 from .device import describe_device, pick_device
 from .gumbel import exponential_temperature, gumbel_max_sample, gumbel_softmax, sample_gumbel
@@ -20,7 +21,7 @@ from .training import History, TrainingDiverged, evaluate, fit, load_checkpoint,
 __version__ = "0.1.0"
 
 __all__ = [
-    "load_dataset", "Autoencoder", "GaussianVAE", "CategoricalVAE", "fit", "elbo", "iwae_bound",
+    "load_dataset", "Autoencoder", "GaussianVAE", "CategoricalVAE", "ConditionalVAE", "fit", "elbo", "iwae_bound",
     "gaussian_kl", "gumbel_softmax", "pick_device",
     "DatasetError", "DeviceBatches", "binarize", "read_idx", "to_unit_interval", "describe_device",
     "exponential_temperature", "gumbel_max_sample", "sample_gumbel", "ELBOParts", "bernoulli_log_likelihood",
