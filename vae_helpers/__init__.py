@@ -6,8 +6,9 @@ Public names (each documented with shapes and units):
 ``iwae_bound``, ``gaussian_kl``, ``gumbel_softmax``, ``pick_device``.
 """
 
-from . import checks, classifier, plots, widgets
+from . import checks, classifier, iwae, plots, widgets
 from .conditional import ConditionalVAE
+from .iwae import IWAE
 from .data import DatasetError, DeviceBatches, binarize, load_dataset, read_idx, to_unit_interval
 from .device import describe_device, pick_device
 from .gumbel import exponential_temperature, gumbel_max_sample, gumbel_softmax, sample_gumbel
@@ -21,7 +22,7 @@ from .training import History, TrainingDiverged, evaluate, fit, load_checkpoint,
 __version__ = "0.1.0"
 
 __all__ = [
-    "load_dataset", "Autoencoder", "GaussianVAE", "CategoricalVAE", "ConditionalVAE", "fit", "elbo", "iwae_bound",
+    "load_dataset", "Autoencoder", "GaussianVAE", "CategoricalVAE", "ConditionalVAE", "IWAE", "fit", "elbo", "iwae_bound",
     "gaussian_kl", "gumbel_softmax", "pick_device",
     "DatasetError", "DeviceBatches", "binarize", "read_idx", "to_unit_interval", "describe_device",
     "exponential_temperature", "gumbel_max_sample", "sample_gumbel", "ELBOParts", "bernoulli_log_likelihood",
