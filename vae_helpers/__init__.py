@@ -6,7 +6,7 @@ Public names (each documented with shapes and units):
 ``iwae_bound``, ``gaussian_kl``, ``gumbel_softmax``, ``pick_device``.
 """
 
-from . import checks, classifier, iwae, plots, widgets
+from . import checks, classifier, diagnostics, iwae, plots, widgets
 from .conditional import ConditionalVAE
 from .iwae import IWAE
 from .data import DatasetError, DeviceBatches, binarize, load_dataset, read_idx, to_unit_interval

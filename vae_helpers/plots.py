@@ -143,3 +143,94 @@ def training_curves(history, title: str = "Training curves", figures=("loss", "r
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def latent_traversal(decode, z_base: torch.Tensor, dims: Optional[Sequence[int]] = None, values=None,
+                     title: str = "Latent traversal"):
+    """Decode z_base with one dimension at a time swept over ``values``, the others held fixed.
+
+    decode: function z (M, D) -> logits (M, 1, 28, 28), e.g. ``model.decode``.
+    z_base: (D,) code, e.g. the posterior mean of a test image. dims: the (0-based) dimensions
+    to sweep, one row each (default all D). values: (V,) values of the swept coordinate, one
+    column each (default 9 values from -3 to 3, i.e. +-3 prior standard deviations).
+    """
+    z_base = z_base.detach().reshape(-1)
+    latent_dim = z_base.shape[0]
+    dims = list(range(latent_dim)) if dims is None else [int(d) for d in dims]
+    for d in dims:
+        if not 0 <= d < latent_dim:
+            raise ValueError(f"cannot traverse dimension {d} of a {latent_dim}-dimensional code")
+    values = torch.linspace(-3, 3, 9) if values is None else torch.as_tensor(values, dtype=z_base.dtype)
+    codes = z_base.repeat(len(dims), len(values), 1)  # (rows, columns, D)
+    for row, d in enumerate(dims):
+        codes[row, :, d] = values.to(z_base.device)
+    with torch.no_grad():
+        images = torch.sigmoid(decode(codes.reshape(-1, latent_dim))).cpu().numpy()[:, 0]
+    fig, ax = plt.subplots(figsize=(max(4.0, len(values) * 0.62), max(1.8, len(dims) * 0.62 + 0.9)))
+    ax.imshow(_tile(images, len(values)), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(title)
+    ax.set_xticks([2 + 14 + i * 30 for i in range(len(values))])
+    ax.set_xticklabels([f"{v:g}" for v in values.tolist()], fontsize=8)
+    ax.set_xlabel("value of the swept coordinate $z_d$ (prior standard deviations)")
+    ax.set_yticks([2 + 14 + i * 30 for i in range(len(dims))])
+    ax.set_yticklabels([f"$z_{{{d + 1}}}$" for d in dims], fontsize=8)
+    ax.set_ylabel("swept dimension")
+    fig.tight_layout()
+    return fig
+
+
+def rate_distortion(rates, distortions, labels: Optional[Sequence[str]] = None, highlight: Optional[int] = None,
+                    title: str = "Rate-distortion plane"):
+    """Plot models as points (rate, distortion), both in nats per image, joined in the given order.
+
+    rates: KL(q(z|x) || p(z)) per model; distortions: -E_q[log p(x|z)] per model (same length).
+    labels: a text per point (e.g. its beta). highlight: index of a point to mark with a star
+    and the line rate + distortion = its negative ELBO (slope -1: models on it have equal ELBO).
+    """
+    rates, distortions = [float(r) for r in rates], [float(d) for d in distortions]
+    if len(rates) != len(distortions) or (labels is not None and len(labels) != len(rates)):
+        raise ValueError(f"rates, distortions and labels must have the same length, got {len(rates)}, "
+                         f"{len(distortions)} and {None if labels is None else len(labels)}")
+    fig, ax = plt.subplots(figsize=(6.2, 4.4))
+    ax.plot(rates, distortions, marker="o", color="tab:blue", label="trained models")
+    for i, text in enumerate(labels or []):
+        ax.annotate(text, (rates[i], distortions[i]), xytext=(6, 6), textcoords="offset points", fontsize=9)
+    if highlight is not None:
+        neg_elbo = rates[highlight] + distortions[highlight]
+        span = np.array([min(rates), max(rates)])
+        ax.plot(span, neg_elbo - span, "--", color="grey",
+                label=f"rate + distortion = {neg_elbo:.1f} nats (equal ELBO)")
+        ax.scatter([rates[highlight]], [distortions[highlight]], marker="*", s=220, color="tab:red", zorder=3,
+                   label="the ELBO's own point")
+    ax.set_title(title)
+    ax.set_xlabel("rate: KL$(q(z|x)\\,\\|\\,p(z))$ (nats per image)")
+    ax.set_ylabel("distortion: $-E_q \\log p(x|z)$ (nats per image)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def kl_per_dimension_bars(kl, title: str = "KL per latent dimension", ax=None, threshold: Optional[float] = None):
+    """Bars of the mean KL per latent dimension (D,) in nats, sorted from largest to smallest.
+
+    Each bar's tick names its dimension. ax: draw into an existing Axes (default: a new figure).
+    threshold: draw a horizontal line at this KL (e.g. to mark what counts as unused).
+    """
+    kl = kl.detach().cpu().numpy() if isinstance(kl, torch.Tensor) else np.asarray(kl, dtype=float)
+    order = np.argsort(-kl, kind="stable")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(4.0, len(kl) * 0.25 + 1.5), 3.2))
+    else:
+        fig = ax.figure
+    ax.bar(np.arange(len(kl)), kl[order], color="tab:blue")
+    if threshold is not None:
+        ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label=f"{threshold:g} nats")
+        ax.legend(fontsize=8)
+    ax.set_xticks(np.arange(len(kl)))
+    ax.set_xticklabels([str(d + 1) for d in order], fontsize=6 if len(kl) > 20 else 8)
+    ax.set_title(title)
+    ax.set_xlabel("latent dimension (sorted by KL)")
+    ax.set_ylabel("KL (nats per image)")
+    fig.tight_layout()
+    return fig
