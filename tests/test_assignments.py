@@ -126,3 +126,10 @@ def test_nbgrader_round_trip_generates_autogrades_and_scores(tmp_path):
                       for _, check in exercises(load(ROUND_TRIP_NOTEBOOK)))
         assert submission.max_score == maximum > 0
         assert submission.score == maximum
+
+
+def test_the_instructors_guide_lists_every_graded_exercise_and_its_points():
+    from vae_helpers.assignments import points_table
+
+    guide = (ROOT / "docs" / "instructors.md").read_text()
+    assert points_table(ROOT / "notebooks") in guide, "regenerate the table with vae_helpers.assignments.points_table"

@@ -133,3 +133,18 @@ def write_student_versions(source_folder, out_folder) -> list:
         target.write_text(json.dumps(student, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         written.append(target)
     return written
+
+
+def points_table(source_folder) -> str:
+    """A markdown table of every exercise: notebook, number, points and the task's first line."""
+    rows = ["| notebook | exercise | points | what the student computes |", "|---|---|---|---|"]
+    total = 0
+    for path in sorted(Path(source_folder).glob("[0-9][0-9]_*.ipynb")):
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        for number, (solution, check) in enumerate(exercises(notebook), start=1):
+            first_line = _source(notebook["cells"][solution]).split("\n")[0]
+            task = first_line.split(":", 1)[1].strip() if first_line.startswith("# Exercise") else ""
+            points = len(CHECK_CALL.findall(_source(notebook["cells"][check])))
+            total += points
+            rows.append(f"| `{path.stem}` | {number} | {points} | {task.replace('|', chr(92) + '|')} |")
+    return "\n".join(rows) + f"\n\nIn all: {total} points.\n"
