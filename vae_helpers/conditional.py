@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch.distributions import Independent, Normal
 
 from .losses import ELBOParts, bernoulli_log_likelihood, elbo, gaussian_kl, gaussian_log_likelihood
-from .models import PIXELS, ImageModel, _check_options, check_batch, image_decoder, mlp, register_model
+from .models import PIXELS, ImageModel, check_model_options, check_batch, image_decoder, mlp, register_model
 
 
 @register_model
@@ -53,7 +53,7 @@ class ConditionalVAE(ImageModel):
     def __init__(self, latent_dim: int = 20, hidden_dims=(400,), n_classes: int = 10,
                  likelihood: str = "bernoulli", gaussian_variance: float = 0.5):
         hidden_dims = tuple(hidden_dims)
-        _check_options(hidden_dims, "mlp", likelihood, gaussian_variance)
+        check_model_options(hidden_dims, "mlp", likelihood, gaussian_variance)
         if not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive whole number, got {latent_dim!r}")
         if not isinstance(n_classes, int) or n_classes < 2:

@@ -76,7 +76,8 @@ def image_decoder(architecture: str, in_features: int, hidden_dims) -> nn.Sequen
     )
 
 
-def _check_options(hidden_dims, architecture, likelihood, gaussian_variance):
+def check_model_options(hidden_dims, architecture, likelihood, gaussian_variance):
+    """Raise ``ValueError`` naming the first bad constructor option of a model."""
     if not hidden_dims or any(not isinstance(w, int) or w < 1 for w in hidden_dims):
         raise ValueError(f"hidden_dims must be a non-empty tuple of positive widths, got {hidden_dims!r}")
     if architecture not in ARCHITECTURES:
@@ -126,7 +127,7 @@ class Autoencoder(ImageModel):
 
     def __init__(self, latent_dim: int = 2, hidden_dims=(400,), architecture: str = "mlp"):
         hidden_dims = tuple(hidden_dims)
-        _check_options(hidden_dims, architecture, "bernoulli", 1.0)
+        check_model_options(hidden_dims, architecture, "bernoulli", 1.0)
         super().__init__(dict(latent_dim=latent_dim, hidden_dims=hidden_dims, architecture=architecture))
         self.latent_dim = latent_dim
         self.encoder = image_encoder(architecture, hidden_dims, latent_dim)
@@ -164,7 +165,7 @@ class GaussianVAE(ImageModel):
     def __init__(self, latent_dim: int = 20, hidden_dims=(400,), architecture: str = "mlp",
                  likelihood: str = "bernoulli", gaussian_variance: float = 0.5):
         hidden_dims = tuple(hidden_dims)
-        _check_options(hidden_dims, architecture, likelihood, gaussian_variance)
+        check_model_options(hidden_dims, architecture, likelihood, gaussian_variance)
         if not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive whole number, got {latent_dim!r}")
         super().__init__(dict(latent_dim=latent_dim, hidden_dims=hidden_dims, architecture=architecture,
@@ -229,7 +230,7 @@ class CategoricalVAE(ImageModel):
     def __init__(self, n_latents: int = 30, n_classes: int = 10, hidden_dims=(512, 256), hard: bool = False,
                  temperature: float = 1.0, likelihood: str = "bernoulli", gaussian_variance: float = 0.5):
         hidden_dims = tuple(hidden_dims)
-        _check_options(hidden_dims, "mlp", likelihood, gaussian_variance)
+        check_model_options(hidden_dims, "mlp", likelihood, gaussian_variance)
         if n_latents < 1 or n_classes < 2:
             raise ValueError(f"need n_latents >= 1 and n_classes >= 2, got {n_latents} and {n_classes}")
         super().__init__(dict(n_latents=n_latents, n_classes=n_classes, hidden_dims=hidden_dims, hard=hard,
