@@ -22,7 +22,7 @@ from typing import Dict, Iterable, Optional
 import torch
 
 from .data import to_unit_interval
-from .losses import ELBOParts, iwae_bound
+from .losses import ELBOParts, draw_log_weights, iwae_bound
 from .models import GaussianVAE, register_model
 
 
@@ -41,15 +41,7 @@ def log_importance_weights(model, x: torch.Tensor, k: int, reparameterize: bool 
     through the decoder in one batch of k * B images.
     """
     _check_k(k)
-    return _log_weights(model, x, model.posterior(x), k, reparameterize)
-
-
-def _log_weights(model, x: torch.Tensor, posterior, k: int, reparameterize: bool) -> torch.Tensor:
-    prior = model.prior(x.shape[0], x.device)
-    z = posterior.rsample((k,)) if reparameterize and posterior.has_rsample else posterior.sample((k,))
-    x_repeated = x.expand(k, *x.shape).reshape(k * x.shape[0], *x.shape[1:])
-    log_likelihood = model.log_likelihood(x_repeated, z.reshape(k * x.shape[0], *z.shape[2:]))
-    return log_likelihood.view(k, x.shape[0]) + prior.log_prob(z) - posterior.log_prob(z)
+    return draw_log_weights(model, x, model.posterior(x), k, reparameterize=reparameterize)
 
 
 def iwae_parts(model, x: torch.Tensor, k: int, reduction: str = "mean") -> ELBOParts:
@@ -65,7 +57,7 @@ def iwae_parts(model, x: torch.Tensor, k: int, reduction: str = "mean") -> ELBOP
         raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     _check_k(k)
     posterior = model.posterior(x)
-    log_weights = _log_weights(model, x, posterior, k, reparameterize=True)
+    log_weights = draw_log_weights(model, x, posterior, k, reparameterize=True)
     bound = torch.logsumexp(log_weights, dim=0) - math.log(k)
     kl = model.kl_to_prior(posterior)
     parts = ELBOParts(bound, bound + kl, kl)

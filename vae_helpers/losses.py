@@ -149,21 +149,28 @@ def iwae_bound(model, x: torch.Tensor, k: int = 50, max_samples_per_chunk: int =
         raise ValueError(f"k must be a positive whole number, got {k!r}")
     _check_latent_variable_model(model)
     with torch.no_grad():
-        condition = () if y is None else (y,)
-        posterior = model.posterior(x, *condition)
-        prior = model.prior(x.shape[0], x.device)
+        posterior = model.posterior(x, *(() if y is None else (y,)))
         chunk = max(1, min(k, max_samples_per_chunk // max(1, x.shape[0])))
-        partial_sums = []
-        for start in range(0, k, chunk):
-            n = min(chunk, k - start)
-            z = posterior.sample((n,))  # (n, B, ...)
-            x_repeated = x.expand(n, *x.shape).reshape(n * x.shape[0], *x.shape[1:])
-            repeated_condition = () if y is None else (y.repeat(n),)
-            log_likelihood = model.log_likelihood(x_repeated, z.reshape(n * x.shape[0], *z.shape[2:]),
-                                                  *repeated_condition)
-            log_weights = log_likelihood.view(n, x.shape[0]) + prior.log_prob(z) - posterior.log_prob(z)
-            partial_sums.append(torch.logsumexp(log_weights, dim=0))
+        partial_sums = [torch.logsumexp(draw_log_weights(model, x, posterior, min(chunk, k - start), y=y), dim=0)
+                        for start in range(0, k, chunk)]
         return torch.logsumexp(torch.stack(partial_sums), dim=0) - math.log(k)
+
+
+def draw_log_weights(model, x: torch.Tensor, posterior, n: int, *, y=None,
+                     reparameterize: bool = False) -> torch.Tensor:
+    """Draw n codes z_i ~ q(z|x) and return log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x).
+
+    x: float (B, 1, 28, 28); posterior: q(z|x) with batch shape (B,). Returns (n, B) nats.
+    All n draws go through the decoder as one batch of n * B images. reparameterize: use
+    ``rsample`` where q has one, so gradients reach the encoder (the IWAE objective).
+    y: labels (B,) for a conditional model.
+    """
+    prior = model.prior(x.shape[0], x.device)
+    z = posterior.rsample((n,)) if reparameterize and posterior.has_rsample else posterior.sample((n,))
+    x_repeated = x.expand(n, *x.shape).reshape(n * x.shape[0], *x.shape[1:])
+    condition = () if y is None else (y.repeat(n),)
+    log_likelihood = model.log_likelihood(x_repeated, z.reshape(n * x.shape[0], *z.shape[2:]), *condition)
+    return log_likelihood.view(n, x.shape[0]) + prior.log_prob(z) - posterior.log_prob(z)
 
 
 def nats_to_bits_per_dim(nats_per_image, dims: int = 784):
