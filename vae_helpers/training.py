@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .data import DeviceBatches, check_images
 from .device import pick_device
+from .fast_training import GraphedTrainingStep, autocast_context, check_graph_options, default_optimizer
 from .models import MODEL_CLASSES
 from .settings import by_mode, progress_bars
 
@@ -100,7 +101,8 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
         device="auto", seed: int = 0, preprocessing: str = "continuous",
         temperature: Optional[Schedule] = None, beta: Schedule = 1.0,
         log_every: int = 25, progress: Optional[bool] = None, tensorboard_dir=None,
-        checkpoint_path=None, eval_batch_size: int = 1000) -> History:
+        checkpoint_path=None, eval_batch_size: int = 1000, cuda_graph: bool = False,
+        precision: str = "float32") -> History:
     """Train ``model`` and return its :class:`History`.
 
     train_images, test_images: uint8 (N, 1, 28, 28) as returned by ``load_dataset``.
@@ -114,6 +116,11 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
     ``VAE_PROGRESS=0``, in which case one line per epoch is printed instead; ``False`` is silent.
     tensorboard_dir: if given, per-epoch scalars are logged there (needs ``tensorboard``).
     checkpoint_path: if given, a checkpoint is written there after every epoch.
+    optimizer: default Adam(learning_rate), fused into one kernel where the device supports it.
+    cuda_graph: capture the training step as a CUDA graph and replay it (CUDA only; needs a
+    constant temperature). Same arithmetic, far fewer launches: see ``fast_training``.
+    precision: ``"float32"`` (default) or ``"bfloat16"`` autocast for the forward pass (matrix
+    products in bf16, losses in float32; CUDA or CPU).
     """
     check_images(train_images, "train_images")
     if test_images is not None:
@@ -124,9 +131,12 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
     device = device if isinstance(device, torch.device) else pick_device(device)
     temperature_schedule = _as_schedule(temperature, "temperature")
     beta_schedule = _as_schedule(beta, "beta")
+    autocast = autocast_context(precision, device)
     torch.manual_seed(seed)
     model.to(device)
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=learning_rate)
+    optimizer = optimizer or default_optimizer(model.parameters(), learning_rate, device, capturable=cuda_graph)
+    if cuda_graph:
+        check_graph_options(device, temperature, optimizer)
     if getattr(model, "uses_labels", False) and (train_labels is None or
                                                  (test_images is not None and test_labels is None)):
         raise ValueError(f"{type(model).__name__} is conditioned on labels: pass train_labels (and test_labels)")
@@ -143,22 +153,32 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
     writer = _tensorboard_writer(tensorboard_dir)
     history = History()
     step = 0
+    totals = torch.zeros(3, device=device)  # neg ELBO, reconstruction, KL: sums over the epoch
+
+    def take_step(x, y, kl_weight):
+        with autocast():
+            parts = model.loss_parts(x, y) if getattr(model, "uses_labels", False) else model.loss_parts(x)
+        loss = -(parts.log_likelihood - kl_weight * parts.kl)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        figures = torch.stack([parts.neg_elbo.float(), parts.reconstruction_loss.float(), parts.kl.float()])
+        totals.add_(figures.detach() * x.shape[0])
+
+    step_function = GraphedTrainingStep(take_step, batch_size, device) if cuda_graph else take_step
+    if cuda_graph and temperature is not None:
+        model.temperature = float(temperature)
+        temperature_schedule = None
     for epoch in range(1, epochs + 1):
         model.train()
         started = time.perf_counter()
-        totals = torch.zeros(3, device=device)
+        totals.zero_()
         seen = 0
         bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
         for batch_index, (x, y) in enumerate(batches, start=1):
             if temperature_schedule is not None:
                 model.temperature = temperature_schedule(step)
-            parts = model.loss_parts(x, y) if getattr(model, "uses_labels", False) else model.loss_parts(x)
-            kl_weight = beta_schedule(step)
-            loss = -(parts.log_likelihood - kl_weight * parts.kl)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            totals += torch.stack([parts.neg_elbo, parts.reconstruction_loss, parts.kl]).detach() * x.shape[0]
+            step_function(x, y, beta_schedule(step))
             seen += x.shape[0]
             step += 1
             if batch_index % log_every == 0 or batch_index == len(batches):
@@ -169,7 +189,7 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
         train_loss, train_reconstruction, train_kl = (totals / max(seen, 1)).tolist()
         row = dict(epoch=epoch, train_loss=train_loss, train_reconstruction=train_reconstruction,
                    train_kl=train_kl, seconds=time.perf_counter() - started, beta=beta_schedule(step))
-        if temperature_schedule is not None:
+        if temperature is not None:
             row["temperature"] = model.temperature
         if test_batches is not None:
             row.update({f"test_{key}": value for key, value in evaluate(model, test_batches).items()})

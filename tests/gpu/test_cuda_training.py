@@ -1,0 +1,85 @@
+"""fit on a CUDA GPU: the eager step, the CUDA-graph step and bf16 autocast agree."""
+
+import pytest
+import torch
+
+import vae_helpers as vh
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    # 1,000 images: 7 full batches of 128 and a partial one of 104, so both graph paths run.
+    return vh.load_dataset("mnist", "train", limit=1000), vh.load_dataset("mnist", "test", limit=500)
+
+
+def _weights(model):
+    return torch.cat([p.detach().float().flatten().cpu() for p in model.parameters()])
+
+
+def _twin_models(make):
+    torch.manual_seed(0)
+    first = make()
+    second = make()
+    second.load_state_dict(first.state_dict())
+    return first, second
+
+
+def test_a_graphed_autoencoder_learns_the_same_weights_as_the_eager_one(cuda, mnist):
+    # An autoencoder draws no random numbers, so graph replay and eager steps must agree.
+    train, test = mnist
+    eager_model, graphed_model = _twin_models(lambda: vh.Autoencoder(latent_dim=8, hidden_dims=(128,)))
+    initial = _weights(eager_model)
+    eager = vh.fit(eager_model, train.images, test.images, epochs=2, device=cuda, progress=False)
+    graphed = vh.fit(graphed_model, train.images, test.images, epochs=2, device=cuda, cuda_graph=True,
+                     progress=False)
+    torch.testing.assert_close(_weights(graphed_model), _weights(eager_model), rtol=1e-3, atol=1e-4)
+    for key in ("train_loss", "test_loss"):
+        assert graphed.column(key) == pytest.approx(eager.column(key), rel=1e-4), key
+    assert (_weights(graphed_model) - initial).abs().max() > 1e-3, "training did not move the weights"
+
+
+@pytest.mark.parametrize("make", [vh.GaussianVAE, lambda: vh.GaussianVAE(architecture="conv"),
+                                  lambda: vh.CategoricalVAE(temperature=0.7)], ids=["mlp", "conv", "categorical"])
+def test_graphed_training_reaches_the_eager_elbo(cuda, mnist, monkeypatch, make):
+    monkeypatch.setenv("VAE_SMOKE", "0")
+    train, test = mnist
+    eager_model, graphed_model = _twin_models(make)
+    eager = vh.fit(eager_model, train.images, test.images, epochs=8, device=cuda, progress=False)
+    graphed = vh.fit(graphed_model, train.images, test.images, epochs=8, device=cuda, cuda_graph=True,
+                     progress=False)
+    first = eager.rows[0]["test_loss"]
+    # Different noise draws, same objective: both fall far, and land within a couple of nats.
+    assert eager.last["test_loss"] < first - 20 and graphed.last["test_loss"] < first - 20
+    assert abs(graphed.last["test_loss"] - eager.last["test_loss"]) < 3.0, (graphed.last, eager.last)
+
+
+def test_graph_replays_follow_a_kl_weight_schedule(cuda, mnist):
+    train, _ = mnist
+    kls = {}
+    for beta in (0.0, 4.0):
+        history = vh.fit(vh.GaussianVAE(latent_dim=8, hidden_dims=(128,)), train.images, epochs=2, device=cuda,
+                         cuda_graph=True, beta=lambda step: beta, progress=False)
+        kls[beta] = history.last["train_kl"]
+        assert history.last["beta"] == beta
+    assert kls[0.0] > 2 * kls[4.0], kls
+
+
+def test_bfloat16_autocast_on_cuda_trains_to_the_float32_elbo(cuda, mnist, monkeypatch):
+    monkeypatch.setenv("VAE_SMOKE", "0")
+    train, test = mnist
+    losses = {}
+    for precision in ("float32", "bfloat16"):
+        model, _ = _twin_models(vh.GaussianVAE)
+        history = vh.fit(model, train.images, test.images, epochs=8, device=cuda, precision=precision,
+                         cuda_graph=True, progress=False)
+        losses[precision] = history.last["test_loss"]
+    assert abs(losses["bfloat16"] - losses["float32"]) < 2.0, losses
+
+
+def test_the_default_optimizer_on_cuda_is_fused_adam(cuda):
+    from vae_helpers.fast_training import default_optimizer
+
+    optimizer = default_optimizer(vh.GaussianVAE().to(cuda).parameters(), 1e-3, cuda)
+    assert optimizer.defaults["fused"] is True and not optimizer.defaults["capturable"]
+    graphable = default_optimizer(vh.GaussianVAE().to(cuda).parameters(), 1e-3, cuda, capturable=True)
+    assert graphable.defaults["fused"] is True and graphable.defaults["capturable"]

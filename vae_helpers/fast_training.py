@@ -1,0 +1,128 @@
+"""What makes ``fit`` fast: the default optimizer, bf16 autocast, and a training step captured
+as a CUDA graph.
+
+A small VAE step on a GPU is a few dozen tiny kernels; launched one by one from Python, the
+launches (not the arithmetic) set the pace. :class:`GraphedTrainingStep` records the whole
+step (forward, backward, optimizer update and loss accumulation) once as a CUDA graph and
+then replays it with a single launch per batch. The arithmetic is unchanged; only the random
+draws come from a different stretch of the generator's stream, so a graphed run is a
+different seed, not a different model.
+"""
+
+import contextlib
+import warnings
+from typing import Callable
+
+import torch
+
+PRECISIONS = ("float32", "bfloat16")
+
+_fused_adam_support = {}
+
+
+def fused_adam_supported(device: torch.device) -> bool:
+    """Whether ``torch.optim.Adam(fused=True)`` runs on ``device`` with this torch (CUDA since
+    torch 2.0, CPU since 2.4, Apple MPS later). Tried once per device type on a 1-element
+    parameter, since older versions raise at construction and newer ones at the first step."""
+    device = torch.device(device)
+    if device.type not in _fused_adam_support:
+        try:
+            parameter = torch.zeros(1, device=device, requires_grad=True)
+            parameter.grad = torch.ones_like(parameter)
+            torch.optim.Adam([parameter], fused=True).step()
+            _fused_adam_support[device.type] = True
+        except (RuntimeError, TypeError, ValueError, NotImplementedError):
+            _fused_adam_support[device.type] = False
+    return _fused_adam_support[device.type]
+
+
+def default_optimizer(parameters, learning_rate: float, device: torch.device,
+                      capturable: bool = False) -> torch.optim.Optimizer:
+    """Adam(learning_rate) with the fused kernel where the device supports it (one pass over
+    each parameter instead of several; the same update up to float rounding), otherwise the
+    multi-tensor one. capturable: keep the step count on the device, as a CUDA graph needs."""
+    fused = fused_adam_supported(device)
+    return torch.optim.Adam(parameters, lr=learning_rate, fused=fused or None, capturable=capturable)
+
+
+def autocast_context(precision: str, device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
+    """A factory of the context the forward pass runs in: nothing for ``"float32"``, bf16
+    autocast (matrix products in bfloat16, losses and reductions in float32) for ``"bfloat16"``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "float32":
+        return contextlib.nullcontext
+    if torch.device(device).type not in ("cuda", "cpu"):
+        raise ValueError(f"precision='bfloat16' needs a CUDA or CPU device, got {torch.device(device).type}")
+    device_type = torch.device(device).type
+    # cache_enabled=False: autocast's weight cache must not outlive a CUDA graph capture.
+    return lambda: torch.autocast(device_type, dtype=torch.bfloat16, cache_enabled=False)
+
+
+def check_graph_options(device: torch.device, temperature, optimizer) -> None:
+    """Raise ``ValueError`` naming the problem when ``fit(..., cuda_graph=True)`` cannot work."""
+    if torch.device(device).type != "cuda":
+        raise ValueError(f"cuda_graph=True needs a CUDA device, but training runs on {torch.device(device).type}")
+    if callable(temperature):
+        raise ValueError("cuda_graph=True needs a constant temperature (a number): a graph replays "
+                         "the same step, so a temperature schedule cannot change between steps")
+    for group in optimizer.param_groups:
+        if "capturable" in group and not group["capturable"]:
+            raise ValueError(f"cuda_graph=True needs an optimizer built with capturable=True (its state on the "
+                             f"GPU); the {type(optimizer).__name__} passed was built without it")
+
+
+class GraphedTrainingStep:
+    """Replays one training step, captured as a CUDA graph, for every batch of ``batch_size``.
+
+    take_step(x, y, kl_weight): the eager step (forward, backward, optimizer step, loss
+    accumulation into tensors that live on the device); x float (B, 1, 28, 28), y int64 (B,),
+    kl_weight a 0-d float tensor. The first ``warmup_steps`` full batches run eagerly on a
+    side stream (they are real training steps, and they let cuBLAS and autograd set up before
+    capture); the next one is captured and every later full batch replays it. A batch of
+    another size (the last, partial one of an epoch) runs eagerly.
+    """
+
+    def __init__(self, take_step: Callable, batch_size: int, device: torch.device, warmup_steps: int = 3):
+        self.take_step, self.batch_size, self.device = take_step, batch_size, torch.device(device)
+        self.warmup_steps = warmup_steps
+        self.steps_seen = 0
+        self.graph = None
+        self.static_x = self.static_y = None
+        self.static_kl_weight = torch.zeros((), device=self.device)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, kl_weight: float) -> None:
+        """Take one training step on (x, y) with KL weight ``kl_weight``."""
+        if x.shape[0] != self.batch_size:
+            self._eager(x, y, kl_weight)
+            return
+        if self.graph is None and self.steps_seen < self.warmup_steps:
+            self._eager_on_side_stream(x, y, kl_weight)
+        else:
+            if self.graph is None:
+                self._capture(x, y)
+            self.static_x.copy_(x)
+            self.static_y.copy_(y)
+            self.static_kl_weight.fill_(kl_weight)
+            self.graph.replay()
+        self.steps_seen += 1
+
+    def _eager_on_side_stream(self, x, y, kl_weight):
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            self._eager(x, y, kl_weight)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+
+    def _eager(self, x, y, kl_weight):
+        with warnings.catch_warnings():
+            # A capturable optimizer warns when it steps outside a graph; here that is intended.
+            warnings.filterwarnings("ignore", message="This instance was constructed with capturable=True")
+            self.take_step(x, y, torch.full((), kl_weight, device=self.device))
+
+    def _capture(self, x, y):
+        self.static_x, self.static_y = x.clone(), y.clone()
+        torch.cuda.synchronize(self.device)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.take_step(self.static_x, self.static_y, self.static_kl_weight)
