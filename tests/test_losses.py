@@ -51,6 +51,33 @@ def test_bernoulli_log_likelihood_matches_torch_distributions():
     assert torch.allclose(vh.bernoulli_log_likelihood(logits, x), expected, atol=1e-9)
 
 
+def test_bernoulli_log_likelihood_gradients_match_autograd_through_torch_distributions():
+    generator = torch.Generator().manual_seed(5)
+    logits = (6 * torch.randn(4, 1, 28, 28, generator=generator, dtype=torch.float64)).requires_grad_()
+    x = torch.rand(4, 1, 28, 28, generator=generator, dtype=torch.float64).requires_grad_()
+    weights = torch.randn(4, generator=generator, dtype=torch.float64)
+    ours = torch.autograd.grad((vh.bernoulli_log_likelihood(logits, x) * weights).sum(), (logits, x))
+    # Bernoulli.log_prob with continuous x is x*l - softplus(l), the same function of both inputs.
+    expected = torch.autograd.grad(
+        (Bernoulli(logits=logits, validate_args=False).log_prob(x).flatten(1).sum(1) * weights).sum(), (logits, x))
+    for mine, reference in zip(ours, expected):
+        torch.testing.assert_close(mine, reference)
+    assert torch.autograd.gradcheck(vh.bernoulli_log_likelihood, (logits[:2, :, :3], x[:2, :, :3]))
+
+
+def test_bernoulli_log_likelihood_works_in_float32_under_bf16_inputs():
+    generator = torch.Generator().manual_seed(6)
+    logits = torch.randn(2, 1, 28, 28, generator=generator)
+    x = torch.rand(2, 1, 28, 28, generator=generator)
+    low = logits.to(torch.bfloat16).requires_grad_()
+    value = vh.bernoulli_log_likelihood(low, x)
+    assert value.dtype == torch.float32
+    expected = -torch.nn.functional.binary_cross_entropy_with_logits(low.float(), x, reduction="none").sum((1, 2, 3))
+    torch.testing.assert_close(value, expected)
+    value.sum().backward()
+    assert low.grad.dtype == torch.bfloat16
+
+
 def test_bernoulli_log_likelihood_is_stable_for_extreme_logits():
     logits = torch.tensor([[-200.0, 200.0]]).view(1, 2)
     x = torch.tensor([[0.0, 1.0]])
