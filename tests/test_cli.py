@@ -61,7 +61,7 @@ def test_every_model_trains_from_the_command_line(model, tmp_path):
 def test_help_documents_every_option():
     train_help = run_cli("train", "--help").stdout
     for option in ("--model", "--dataset", "--data-root", "--epochs", "--batch-size", "--latent-dim", "--device",
-                   "--seed", "--out", "--json"):
+                   "--seed", "--out", "--json", "--cuda-graph", "--precision"):
         assert option in train_help
     evaluate_help = run_cli("evaluate", "--help").stdout
     for option in ("checkpoint", "--dataset", "--split", "--data-root", "--iw-samples", "--json"):
@@ -75,9 +75,20 @@ def test_help_documents_every_option():
     (("evaluate", "missing.pt"), "checkpoint missing.pt does not exist"),
     (("fly",), "invalid choice: 'fly'"),
     (("train", "--device", "cuda", "--epochs", "1"), "no CUDA GPU"),
+    (("train", "--device", "cpu", "--cuda-graph", "--epochs", "1"), "cuda_graph=True needs a CUDA device"),
+    (("train", "--precision", "float16"), "invalid choice: 'float16'"),
 ])
 def test_bad_arguments_exit_non_zero_with_a_one_line_reason(args, reason, tmp_path):
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1
     assert reason in result.stderr
+
+
+def test_bfloat16_training_from_the_command_line_records_its_precision(tmp_path):
+    result = run_cli("train", "--model", "gaussian", "--epochs", "1", "--device", "cpu", "--precision", "bfloat16",
+                     "--out", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["precision"] == "bfloat16" and figures["cuda_graph"] is False
+    assert 100 < figures["test_loss_nats"] < 545

@@ -13,6 +13,7 @@ import torch
 
 from .data import DATASETS, DatasetError, DeviceBatches, PREPROCESSINGS, load_dataset
 from .device import describe_device, pick_device
+from .fast_training import PRECISIONS
 from .losses import iwae_bound
 from .models import Autoencoder, CategoricalVAE, GaussianVAE
 from .training import evaluate, fit, load_checkpoint, save_checkpoint
@@ -69,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="pixels in [0, 1], or dynamic/static binarization")
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--cuda-graph", action="store_true",
+                       help="capture the training step as a CUDA graph and replay it (CUDA only)")
+    train.add_argument("--precision", choices=PRECISIONS, default="float32",
+                       help="bfloat16: matrix products in bf16 under autocast, losses in float32")
     train.add_argument("--out", type=Path, default=Path("runs/latest"), help="folder for model.pt and samples.png")
     train.add_argument("--json", action="store_true", help="end with one JSON line of the final figures")
 
@@ -106,7 +111,8 @@ def _train(args) -> dict:
     model = _build_model(args.model, args.latent_dim)
     history = fit(model, train.images, test.images, epochs=args.epochs, batch_size=args.batch_size,
                   learning_rate=args.learning_rate, device=device, seed=args.seed,
-                  preprocessing=args.preprocessing, progress=False)
+                  preprocessing=args.preprocessing, progress=False, cuda_graph=args.cuda_graph,
+                  precision=args.precision)
     loss_name = "reconstruction loss" if args.model == "ae" else "negative ELBO"
     for row in history.rows:
         print(f"epoch {row['epoch']:3d}  test {loss_name} {row['test_loss']:8.2f} nats  "
@@ -117,7 +123,7 @@ def _train(args) -> dict:
     _save_samples(model, test.images, device, samples)
     print(f"wrote {checkpoint} and {samples}")
     return dict(command="train", model=args.model, dataset=args.dataset, data_source=train.source,
-                device=str(device), epochs=len(history), test_loss_nats=history.last["test_loss"],
+                device=str(device), cuda_graph=args.cuda_graph, precision=args.precision, epochs=len(history), test_loss_nats=history.last["test_loss"],
                 seconds_per_epoch=sum(history.column("seconds")) / max(len(history), 1),
                 checkpoint=str(checkpoint), samples=str(samples))
 

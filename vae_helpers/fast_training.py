@@ -124,5 +124,11 @@ class GraphedTrainingStep:
         self.static_x, self.static_y = x.clone(), y.clone()
         torch.cuda.synchronize(self.device)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.take_step(self.static_x, self.static_y, self.static_kl_weight)
+        try:
+            with torch.cuda.graph(self.graph):
+                self.take_step(self.static_x, self.static_y, self.static_kl_weight)
+        except RuntimeError as error:
+            raise RuntimeError(
+                "capturing the training step as a CUDA graph failed; the model's loss may read values back to "
+                "the CPU (.item(), if on a tensor) or draw from a CPU generator. Train without cuda_graph=True. "
+                f"torch said: {str(error).splitlines()[0]}") from error
