@@ -88,3 +88,59 @@ def test_cuda_graph_refuses_a_temperature_schedule_and_a_non_capturable_optimize
         fast_training.check_graph_options(cuda, 0.5, torch.optim.Adam(model.parameters(), fused=True))
     fast_training.check_graph_options(cuda, 0.5, torch.optim.Adam(model.parameters(), capturable=True))
     fast_training.check_graph_options(cuda, None, torch.optim.SGD(model.parameters(), lr=0.1))
+
+
+class RecordingGraphStep(fast_training.GraphedTrainingStep):
+    """GraphedTrainingStep with a CPU stand-in for its two CUDA methods: ``capture`` records the
+    step without running it (as CUDA graph capture does) and its replay runs it again."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.captures = self.beside = 0
+
+    def run_beside(self, work):
+        self.beside += 1
+        work()
+
+    def capture(self, work):
+        self.captures += 1
+        return work
+
+
+def test_graph_bookkeeping_trains_exactly_like_eager_steps(small_mnist):
+    # Same ops in the same order on a CPU: the same random draws and bit-for-bit the same weights,
+    # but only if each replay trains on the new batch and the new KL weight, and partial batches run eagerly.
+    train, _ = small_mnist
+    x_all = train.images[:500].float() / 255  # 3 batches of 128 and one of 116
+    y_all = train.labels[:500]
+    kl_weights = [0.1 * (step % 7) for step in range(20)]
+
+    def train_with(step_runner_factory):
+        torch.manual_seed(0)
+        model = vh.GaussianVAE(latent_dim=4, hidden_dims=(32,))
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        totals = torch.zeros(2)
+
+        def take_step(x, y, kl_weight):
+            parts = model.loss_parts(x)
+            loss = -(parts.log_likelihood - kl_weight * parts.kl)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            totals.add_(torch.stack([parts.neg_elbo, parts.kl]).detach() * x.shape[0])
+
+        runner = step_runner_factory(take_step)
+        step = 0
+        for _ in range(4):
+            for start in range(0, 500, 128):
+                runner(x_all[start:start + 128], y_all[start:start + 128], kl_weights[step % 20])
+                step += 1
+        return torch.cat([p.detach().flatten() for p in model.parameters()]), totals, runner
+
+    eager_weights, eager_totals, _ = train_with(lambda take_step: (
+        lambda x, y, w: take_step(x, y, torch.full((), w))))
+    graph_weights, graph_totals, runner = train_with(lambda take_step: RecordingGraphStep(take_step, 128, "cpu"))
+    assert runner.beside == 3 and runner.captures == 1 and runner.steps_seen == 12
+    assert torch.equal(graph_weights, eager_weights)
+    assert torch.isfinite(eager_totals).all() and torch.isfinite(eager_weights).all()
+    assert torch.equal(graph_totals, eager_totals), (graph_totals, eager_totals)

@@ -79,15 +79,19 @@ class GraphedTrainingStep:
     accumulation into tensors that live on the device); x float (B, 1, 28, 28), y int64 (B,),
     kl_weight a 0-d float tensor. The first ``warmup_steps`` full batches run eagerly on a
     side stream (they are real training steps, and they let cuBLAS and autograd set up before
-    capture); the next one is captured and every later full batch replays it. A batch of
-    another size (the last, partial one of an epoch) runs eagerly.
+    capture); the next one is captured and every later full batch replays it, after copying
+    its images, labels and KL weight into the captured (static) tensors. A batch of another
+    size (the last, partial one of an epoch) runs eagerly.
+
+    The CUDA specifics are two methods, :meth:`run_beside` and :meth:`capture`; the rest is
+    bookkeeping that the tests check on a CPU with a stand-in for them.
     """
 
     def __init__(self, take_step: Callable, batch_size: int, device: torch.device, warmup_steps: int = 3):
         self.take_step, self.batch_size, self.device = take_step, batch_size, torch.device(device)
         self.warmup_steps = warmup_steps
         self.steps_seen = 0
-        self.graph = None
+        self.replay = None
         self.static_x = self.static_y = None
         self.static_kl_weight = torch.zeros((), device=self.device)
 
@@ -96,23 +100,18 @@ class GraphedTrainingStep:
         if x.shape[0] != self.batch_size:
             self._eager(x, y, kl_weight)
             return
-        if self.graph is None and self.steps_seen < self.warmup_steps:
-            self._eager_on_side_stream(x, y, kl_weight)
+        if self.replay is None and self.steps_seen < self.warmup_steps:
+            self.run_beside(lambda: self._eager(x, y, kl_weight))
         else:
-            if self.graph is None:
-                self._capture(x, y)
+            if self.replay is None:
+                self.static_x, self.static_y = x.clone(), y.clone()
+                self.replay = self.capture(lambda: self.take_step(self.static_x, self.static_y,
+                                                                  self.static_kl_weight))
             self.static_x.copy_(x)
             self.static_y.copy_(y)
             self.static_kl_weight.fill_(kl_weight)
-            self.graph.replay()
+            self.replay()
         self.steps_seen += 1
-
-    def _eager_on_side_stream(self, x, y, kl_weight):
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            self._eager(x, y, kl_weight)
-        torch.cuda.current_stream(self.device).wait_stream(side)
 
     def _eager(self, x, y, kl_weight):
         with warnings.catch_warnings():
@@ -120,15 +119,25 @@ class GraphedTrainingStep:
             warnings.filterwarnings("ignore", message="This instance was constructed with capturable=True")
             self.take_step(x, y, torch.full((), kl_weight, device=self.device))
 
-    def _capture(self, x, y):
-        self.static_x, self.static_y = x.clone(), y.clone()
+    def run_beside(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on a side stream that waits for, and is waited on by, the current one."""
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            work()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+
+    def capture(self, work: Callable[[], None]) -> Callable[[], None]:
+        """Record ``work`` as a CUDA graph (recording runs nothing) and return its replay."""
         torch.cuda.synchronize(self.device)
-        self.graph = torch.cuda.CUDAGraph()
+        graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(self.graph):
-                self.take_step(self.static_x, self.static_y, self.static_kl_weight)
+            with torch.cuda.graph(graph):
+                work()
         except RuntimeError as error:
             raise RuntimeError(
                 "capturing the training step as a CUDA graph failed; the model's loss may read values back to "
                 "the CPU (.item(), if on a tensor) or draw from a CPU generator. Train without cuda_graph=True. "
                 f"torch said: {str(error).splitlines()[0]}") from error
+        self.graph = graph
+        return graph.replay
