@@ -58,6 +58,29 @@ def test_latent_manifold_and_interpolation_decode_the_model(model):
     titled_and_labelled(plots.interpolation(model.decode, torch.zeros(2), torch.ones(2), steps=6))
 
 
+def test_latent_manifold_on_gaussian_quantiles_puts_each_code_in_its_tile():
+    quantiles = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, 4))
+    seen = []
+
+    def decode(z):  # a bright image exactly where z = (largest quantile, smallest quantile)
+        seen.append(z.clone())
+        logits = torch.full((z.shape[0], 1, 28, 28), -20.0)
+        logits[(z[:, 0] == quantiles[-1]) & (z[:, 1] == quantiles[0])] = 20.0
+        return logits
+
+    figure = plots.latent_manifold(decode, coordinates=quantiles)
+    assert set(seen[0][:, 0].tolist()) == set(quantiles.tolist()) == set(seen[0][:, 1].tolist())
+    canvas = figure.axes[0].images[0].get_array()
+    assert canvas[2 + 3 * 30: 2 + 3 * 30 + 28, 2 + 3 * 30: 2 + 3 * 30 + 28].min() > 0.99  # bottom right
+    for row, column in [(0, 0), (0, 3), (3, 0), (2, 3)]:  # every other tile stays dark
+        assert canvas[2 + row * 30: 2 + row * 30 + 28, 2 + column * 30: 2 + column * 30 + 28].max() < 0.01
+    labels = [tick.get_text() for tick in figure.axes[0].get_xticklabels()]
+    assert labels == [f"{value:.2f}" for value in quantiles.tolist()] and labels[0] == "-1.64"
+    titled_and_labelled(figure)
+    with pytest.raises(ValueError, match="increasing"):
+        plots.latent_manifold(decode, coordinates=torch.tensor([0.5, 0.1]))
+
+
 def test_training_curves_plot_train_and_test(model):
     history = vh.fit(model, vh.load_dataset(limit=256).images, vh.load_dataset(split="test", limit=64).images,
                      epochs=2, progress=False)

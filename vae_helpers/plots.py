@@ -85,19 +85,35 @@ def latent_scatter(codes, labels, title: str = "Latent codes coloured by digit",
 
 
 def latent_manifold(decode, extent: float = 3.0, n: int = 15, title: str = "Decoded 2-D latent grid",
-                    device=None):
-    """Decode an n x n grid of 2-D latent points spanning [-extent, extent]^2.
+                    device=None, coordinates: Optional[torch.Tensor] = None):
+    """Decode an n x n grid of 2-D latent points and tile the images (z_1 across, z_2 up).
 
     decode: function z (M, 2) -> logits (M, 1, 28, 28), e.g. ``model.decode``.
+    By default the grid is n evenly spaced values spanning [-extent, extent] on each axis.
+    coordinates: (n,) increasing values to use on both axes instead, e.g. standard-normal
+    quantiles ``Normal(0, 1).icdf(torch.linspace(0.05, 0.95, 15))`` (seed 004's grid, where
+    every row and column holds equal prior mass); the ticks then name those values.
     """
-    values = torch.linspace(-extent, extent, n)
+    if coordinates is None:
+        values = torch.linspace(-extent, extent, n)
+    else:
+        values = torch.as_tensor(coordinates, dtype=torch.float32).flatten().cpu()
+        if values.numel() < 2 or not bool((values[1:] > values[:-1]).all()):
+            raise ValueError(f"coordinates must be at least 2 increasing values, got {values.tolist()}")
+        n = values.numel()
     z1, z2 = torch.meshgrid(values, values.flip(0), indexing="xy")
     grid = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1).to(device)
     with torch.no_grad():
         images = torch.sigmoid(decode(grid)).cpu().numpy()[:, 0]
     fig, ax = plt.subplots(figsize=(6.5, 6.5))
-    ax.imshow(_tile(images, n), cmap="gray_r", vmin=0, vmax=1,
-              extent=(-extent, extent, -extent, extent))
+    if coordinates is None:
+        ax.imshow(_tile(images, n), cmap="gray_r", vmin=0, vmax=1, extent=(-extent, extent, -extent, extent))
+    else:
+        ax.imshow(_tile(images, n), cmap="gray_r", vmin=0, vmax=1, extent=(0, n, 0, n))
+        centres = np.arange(n) + 0.5
+        labels = [f"{value:.2f}" for value in values.tolist()]
+        ax.set_xticks(centres, labels, rotation=90, fontsize=7)
+        ax.set_yticks(centres, labels, fontsize=7)
     ax.set_title(title)
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
