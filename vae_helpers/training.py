@@ -106,7 +106,7 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
     """Train ``model`` and return its :class:`History`.
 
     train_images, test_images: uint8 (N, 1, 28, 28) as returned by ``load_dataset``.
-    epochs: full passes (capped at 2 in smoke mode). optimizer: default Adam(learning_rate).
+    epochs: full passes (capped at 2 in smoke mode).
     device: ``"auto"``, a name or a torch.device. seed: fixes initial weights' draws, shuffling
     and sampling. preprocessing: ``"continuous"``, ``"dynamic"`` or ``"static"`` binarization.
     temperature: number or step -> tau schedule, written to ``model.temperature`` each step.
