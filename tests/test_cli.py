@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 
 def run_cli(*args, cwd=None):
@@ -74,7 +75,6 @@ def test_help_documents_every_option():
     (("train", "--epochs", "ten"), "expected a whole number"),
     (("evaluate", "missing.pt"), "checkpoint missing.pt does not exist"),
     (("fly",), "invalid choice: 'fly'"),
-    (("train", "--device", "cuda", "--epochs", "1"), "no CUDA GPU"),
     (("train", "--device", "cpu", "--cuda-graph", "--epochs", "1"), "cuda_graph=True needs a CUDA device"),
     (("train", "--precision", "float16"), "invalid choice: 'float16'"),
 ])
@@ -92,3 +92,13 @@ def test_bfloat16_training_from_the_command_line_records_its_precision(tmp_path)
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["precision"] == "bfloat16" and figures["cuda_graph"] is False
     assert 100 < figures["test_loss_nats"] < 545
+
+
+def test_asking_for_cuda_trains_there_or_says_there_is_none(tmp_path):
+    result = run_cli("train", "--device", "cuda", "--epochs", "1", "--out", str(tmp_path), "--json", cwd=tmp_path)
+    if torch.cuda.is_available():
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout.strip().splitlines()[-1])["device"].startswith("cuda")
+    else:
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+        assert "no CUDA GPU" in result.stderr

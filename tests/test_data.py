@@ -14,7 +14,8 @@ from vae_helpers import data
 def write_idx(path, array: np.ndarray, compress: bool = False) -> None:
     header = struct.pack(">HBB", 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
     payload = header + array.astype(np.uint8).tobytes()
-    (gzip.open if compress else open)(path, "wb").write(payload)
+    with (gzip.open if compress else open)(path, "wb") as handle:  # closed here, so flushed here
+        handle.write(payload)
 
 
 def make_raw_folder(root, folder: str, n: int = 12, compress: bool = True):

@@ -14,6 +14,7 @@ import warnings
 from typing import Callable
 
 import torch
+from torch.distributions import Distribution
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -131,6 +132,11 @@ class GraphedTrainingStep:
         """Record ``work`` as a CUDA graph (recording runs nothing) and return its replay."""
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
+        # Argument validation in torch.distributions reads a check back to the CPU, which a capture
+        # forbids (OneHotCategorical validates its inner Categorical whatever it is told); the step
+        # was already validated in the eager warm-up steps, so it is switched off while recording.
+        validating = Distribution._validate_args
+        Distribution.set_default_validate_args(False)
         try:
             with torch.cuda.graph(graph):
                 work()
@@ -139,5 +145,7 @@ class GraphedTrainingStep:
                 "capturing the training step as a CUDA graph failed; the model's loss may read values back to "
                 "the CPU (.item(), if on a tensor) or draw from a CPU generator. Train without cuda_graph=True. "
                 f"torch said: {str(error).splitlines()[0]}") from error
+        finally:
+            Distribution.set_default_validate_args(validating)
         self.graph = graph
         return graph.replay
