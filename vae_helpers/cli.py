@@ -123,7 +123,8 @@ def _train(args) -> dict:
     _save_samples(model, test.images, device, samples)
     print(f"wrote {checkpoint} and {samples}")
     return dict(command="train", model=args.model, dataset=args.dataset, data_source=train.source,
-                device=str(device), cuda_graph=args.cuda_graph, precision=args.precision, epochs=len(history), test_loss_nats=history.last["test_loss"],
+                device=str(device), cuda_graph=args.cuda_graph, precision=args.precision,
+                epochs=len(history), test_loss_nats=history.last["test_loss"],
                 seconds_per_epoch=sum(history.column("seconds")) / max(len(history), 1),
                 checkpoint=str(checkpoint), samples=str(samples))
 

@@ -93,6 +93,7 @@ class GraphedTrainingStep:
         self.warmup_steps = warmup_steps
         self.steps_seen = 0
         self.replay = None
+        self.graph = None  # kept alive here: its replay uses memory the graph owns
         self.static_x = self.static_y = None
         self.static_kl_weight = torch.zeros((), device=self.device)
 
