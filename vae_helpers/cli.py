@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib
 import torch
 
-from .data import DATASETS, DatasetError, DeviceBatches, PREPROCESSINGS, load_dataset
+from .data import DATASETS, DEFAULT_PREPROCESSING, DatasetError, DeviceBatches, PREPROCESSINGS, load_dataset
 from .device import describe_device, pick_device
 from .fast_training import PRECISIONS
 from .losses import iwae_bound
@@ -66,8 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--latent-dim", type=_positive_int, default=None,
                        help="latent dimensions (categorical: number of 10-class variables); default per model")
-    train.add_argument("--preprocessing", choices=PREPROCESSINGS, default="continuous",
-                       help="pixels in [0, 1], or dynamic/static binarization")
+    train.add_argument("--preprocessing", choices=PREPROCESSINGS, default=DEFAULT_PREPROCESSING,
+                       help="dynamic (default): training pixels binarized afresh each batch, test pixels "
+                            "binarized once with the series' fixed seed; static: training pixels binarized "
+                            "once; continuous: intensities in [0, 1] (a cross-entropy, not a likelihood)")
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--cuda-graph", action="store_true",
@@ -82,7 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate_command.add_argument("--dataset", choices=tuple(DATASETS), default="mnist")
     evaluate_command.add_argument("--split", choices=("train", "test"), default="test")
     evaluate_command.add_argument("--data-root", type=Path, default=None)
-    evaluate_command.add_argument("--preprocessing", choices=PREPROCESSINGS, default="continuous")
+    evaluate_command.add_argument("--preprocessing", choices=PREPROCESSINGS, default=DEFAULT_PREPROCESSING,
+                                  help="dynamic or static (default dynamic): the series' fixed binarization "
+                                       "of the images; continuous: intensities in [0, 1]")
     evaluate_command.add_argument("--iw-samples", type=_positive_int, default=100,
                                   help="k, the samples per image of the importance-weighted bound")
     evaluate_command.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
@@ -147,7 +151,8 @@ def _evaluate(args) -> dict:
     model = load_checkpoint(args.checkpoint, device).eval()
     data = load_dataset(args.dataset, args.split, args.data_root)
     print(f"data: {data.source}; device: {describe_device(device)}")
-    batches = DeviceBatches(data.images, data.labels, 250, device, False, args.preprocessing)
+    scoring = "continuous" if args.preprocessing == "continuous" else "static"
+    batches = DeviceBatches(data.images, data.labels, 250, device, False, scoring)
     figures = evaluate(model, batches)
     result = dict(command="evaluate", checkpoint=str(args.checkpoint), dataset=args.dataset, split=args.split,
                   data_source=data.source, images=len(data.labels))

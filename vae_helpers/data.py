@@ -42,6 +42,10 @@ FASHION_MNIST_CLASSES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 PREPROCESSINGS = ("continuous", "dynamic", "static")
+DEFAULT_PREPROCESSING = "dynamic"
+# The one binarization of every test split that the series reports a likelihood on: the same
+# seed on every machine, whatever seed trained the model (Burda et al. 2016 fix one binarization).
+TEST_BINARIZATION_SEED = 20_161
 _IDX_DTYPES = {0x08: np.uint8}
 DOWNLOAD_TIMEOUT_S = 10
 
@@ -258,13 +262,31 @@ def binarize(images: torch.Tensor, generator: Optional[torch.Generator] = None) 
     return torch.bernoulli(to_unit_interval(images), generator=generator)
 
 
-def static_binarization(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
+def static_binarization(images: torch.Tensor, seed: int = TEST_BINARIZATION_SEED) -> torch.Tensor:
     """One fixed binary copy of ``images`` (uint8 0/1 values scaled to 0/255, same shape).
 
     Returned as uint8 in {0, 255} so that it flows through the same pipeline as raw images.
+    Drawn on the CPU from a generator seeded with ``seed``, so the copy is the same on every
+    machine and device.
     """
+    check_images(images)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     return (binarize(images.cpu(), generator) * 255).to(torch.uint8).to(images.device)
+
+
+def evaluation_pixels(images: torch.Tensor, preprocessing: str = DEFAULT_PREPROCESSING) -> torch.Tensor:
+    """The pixels a model is scored on: uint8 (N, 1, 28, 28) -> float32 (N, 1, 28, 28).
+
+    ``"dynamic"`` or ``"static"`` (models trained on binarized digits) -> the series' one fixed
+    binarization, in {0, 1}, seeded with ``TEST_BINARIZATION_SEED``; ``"continuous"`` -> the
+    intensities in [0, 1]. Every likelihood the series reports is computed on these pixels.
+    """
+    if preprocessing not in PREPROCESSINGS:
+        raise ValueError(f"preprocessing must be one of {', '.join(PREPROCESSINGS)}, got {preprocessing!r}")
+    if preprocessing == "continuous":
+        check_images(images)
+        return to_unit_interval(images)
+    return to_unit_interval(static_binarization(images))
 
 
 @dataclass
@@ -275,7 +297,7 @@ class DeviceBatches:
     Each iteration draws a fresh permutation (seeded by ``seed`` and the epoch number),
     slices index batches, and turns pixels into floats on the device:
     ``"continuous"`` -> [0, 1]; ``"dynamic"`` -> a fresh Bernoulli sample per batch;
-    ``"static"`` -> binarized once at construction.
+    ``"static"`` -> binarized once at construction, with ``binarization_seed``.
 
     Yields ``(x, y)``: x float32 (B, 1, 28, 28), y int64 (B,).
     """
@@ -288,6 +310,7 @@ class DeviceBatches:
     preprocessing: str = "continuous"
     seed: int = 0
     drop_last: bool = False
+    binarization_seed: int = TEST_BINARIZATION_SEED
 
     def __post_init__(self):
         check_images(self.images)
@@ -302,7 +325,7 @@ class DeviceBatches:
             raise ValueError(f"preprocessing must be one of {', '.join(PREPROCESSINGS)}, got {self.preprocessing!r}")
         self.device = torch.device(self.device)
         if self.preprocessing == "static":
-            self.images = static_binarization(self.images, self.seed)
+            self.images = static_binarization(self.images, self.binarization_seed)
         self.images = self.images.to(self.device)
         self.labels = self.labels.to(self.device)
         self._epoch = 0

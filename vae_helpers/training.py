@@ -16,7 +16,7 @@ from typing import Callable, Optional, Union
 import torch
 from tqdm.auto import tqdm
 
-from .data import DeviceBatches, check_images
+from .data import DEFAULT_PREPROCESSING, DeviceBatches, check_images
 from .device import pick_device
 from .fast_training import GraphedTrainingStep, autocast_context, check_graph_options, default_optimizer
 from .models import MODEL_CLASSES
@@ -98,7 +98,7 @@ def evaluate(model, batches: DeviceBatches) -> dict:
 def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] = None, *,
         train_labels: Optional[torch.Tensor] = None, test_labels: Optional[torch.Tensor] = None,
         epochs: int = 10, batch_size: int = 128, learning_rate: float = 1e-3, optimizer=None,
-        device="auto", seed: int = 0, preprocessing: str = "continuous",
+        device="auto", seed: int = 0, preprocessing: str = DEFAULT_PREPROCESSING,
         temperature: Optional[Schedule] = None, beta: Schedule = 1.0,
         log_every: int = 25, progress: Optional[bool] = None, tensorboard_dir=None,
         checkpoint_path=None, eval_batch_size: int = 1000, cuda_graph: bool = False,
@@ -108,7 +108,11 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
     train_images, test_images: uint8 (N, 1, 28, 28) as returned by ``load_dataset``.
     epochs: full passes (capped at 2 in smoke mode).
     device: ``"auto"``, a name or a torch.device. seed: fixes initial weights' draws, shuffling
-    and sampling. preprocessing: ``"continuous"``, ``"dynamic"`` or ``"static"`` binarization.
+    and sampling. preprocessing: ``"dynamic"`` (default: a fresh Bernoulli draw of the training
+    pixels per batch, and the series' one fixed binarization of the test images, see
+    ``data.evaluation_pixels``), ``"static"`` (training images binarized once, with ``seed``; test
+    images as for ``"dynamic"``) or ``"continuous"`` (intensities in [0, 1] for both: the seeds'
+    setup, whose Bernoulli "likelihood" is a cross-entropy, not log p(x)).
     temperature: number or step -> tau schedule, written to ``model.temperature`` each step.
     beta: weight of the KL term in the training loss (number or step -> beta schedule, e.g. a
     KL warm-up); the recorded losses are always the plain, unweighted negative ELBO.
@@ -141,11 +145,12 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
                                                  (test_images is not None and test_labels is None)):
         raise ValueError(f"{type(model).__name__} is conditioned on labels: pass train_labels (and test_labels)")
     train_labels = train_labels if train_labels is not None else torch.zeros(len(train_images), dtype=torch.long)
-    batches = DeviceBatches(train_images, train_labels, batch_size, device, True, preprocessing, seed)
+    batches = DeviceBatches(train_images, train_labels, batch_size, device, True, preprocessing, seed,
+                            binarization_seed=seed)
     test_batches = None
     if test_images is not None:
         test_labels = test_labels if test_labels is not None else torch.zeros(len(test_images), dtype=torch.long)
-        test_preprocessing = "static" if preprocessing == "dynamic" else preprocessing
+        test_preprocessing = "continuous" if preprocessing == "continuous" else "static"
         test_batches = DeviceBatches(test_images, test_labels, eval_batch_size, device, False,
                                      test_preprocessing, seed)
     print_epochs = progress is None and not progress_bars()
