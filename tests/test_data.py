@@ -29,10 +29,19 @@ def make_raw_folder(root, folder: str, n: int = 12, compress: bool = True):
     return raw
 
 
-def test_bundled_subset_is_real_balanced_and_split_deterministically(monkeypatch, tmp_path):
+@pytest.fixture
+def no_folder_named(tmp_path, monkeypatch):
+    """A working directory without data/ and no VAE_DATA_ROOT: nothing asked, so fallbacks apply."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VAE_DATA_ROOT", raising=False)
+    assert not (tmp_path.parent / "data").exists()
+    return tmp_path
+
+
+def test_bundled_subset_is_real_balanced_and_split_deterministically(monkeypatch, no_folder_named):
     monkeypatch.setenv("VAE_SMOKE", "0")
-    train = vh.load_dataset("mnist", "train", root=tmp_path)
-    test = vh.load_dataset("mnist", "test", root=tmp_path)
+    train = vh.load_dataset("mnist", "train")
+    test = vh.load_dataset("mnist", "test")
     assert train.images.shape == (4000, 1, 28, 28) and train.images.dtype == torch.uint8
     assert test.images.shape == (1000, 1, 28, 28)
     assert torch.equal(torch.bincount(train.labels), torch.full((10,), 400))
@@ -43,16 +52,16 @@ def test_bundled_subset_is_real_balanced_and_split_deterministically(monkeypatch
     assert 0.08 < ink < 0.25 and train.images.max() == 255
     flat_train = {bytes(image.numpy()) for image in train.images}
     assert not any(bytes(image.numpy()) in flat_train for image in test.images)
-    again = vh.load_dataset("mnist", "train", root=tmp_path)
+    again = vh.load_dataset("mnist", "train")
     assert torch.equal(again.images, train.images)
     assert len(set(test.labels[:20].tolist())) >= 5, "the first test images should mix digits"
 
 
-def test_smoke_mode_shrinks_the_data(monkeypatch, tmp_path):
+def test_smoke_mode_shrinks_the_data(monkeypatch, no_folder_named):
     monkeypatch.setenv("VAE_SMOKE", "1")
-    assert len(vh.load_dataset("mnist", "train", root=tmp_path).labels) == 1000
-    assert len(vh.load_dataset("mnist", "test", root=tmp_path).labels) == 500
-    assert len(vh.load_dataset("mnist", "test", root=tmp_path, limit=50).labels) == 50
+    assert len(vh.load_dataset("mnist", "train").labels) == 1000
+    assert len(vh.load_dataset("mnist", "test").labels) == 500
+    assert len(vh.load_dataset("mnist", "test", limit=50).labels) == 50
 
 
 @pytest.mark.parametrize("compress", [True, False])
@@ -65,7 +74,7 @@ def test_a_torchvision_layout_folder_comes_first(tmp_path, compress, monkeypatch
     assert loaded.labels.tolist() == [i % 10 for i in range(12)]
 
 
-def test_fashion_mnist_from_the_debian_location(tmp_path, monkeypatch):
+def test_fashion_mnist_from_the_debian_location(tmp_path, monkeypatch, no_folder_named):
     monkeypatch.setenv("VAE_SMOKE", "0")
     debian = tmp_path / "debian"
     raw = make_raw_folder(tmp_path, "fake", n=20)
@@ -73,20 +82,24 @@ def test_fashion_mnist_from_the_debian_location(tmp_path, monkeypatch):
     for path in raw.iterdir():
         (debian / path.name).write_bytes(path.read_bytes())
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", debian)
-    loaded = vh.load_dataset("fashion-mnist", "train", root=tmp_path / "empty")
+    loaded = vh.load_dataset("fashion-mnist", "train")
     assert loaded.images.shape == (20, 1, 28, 28) and "Debian" in loaded.source
+    with pytest.raises(vh.DatasetError, match="no fashion-mnist train data in the folder you named"):
+        vh.load_dataset("fashion-mnist", "train", root=tmp_path / "empty")  # a named folder: no fallback
 
 
-def test_missing_fashion_mnist_says_where_it_looked(tmp_path, monkeypatch):
+def test_missing_fashion_mnist_says_where_it_looked(tmp_path, monkeypatch, no_folder_named):
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
     with pytest.raises(vh.DatasetError, match="no fashion-mnist data found"):
-        vh.load_dataset("fashion-mnist", "train", root=tmp_path)
+        vh.load_dataset("fashion-mnist", "train")
 
 
-def test_download_is_never_attempted_in_smoke_mode(tmp_path, monkeypatch):
+def test_download_is_never_attempted_in_smoke_mode(tmp_path, monkeypatch, no_folder_named):
     monkeypatch.setenv("VAE_SMOKE", "1")
     monkeypatch.setattr(data, "_download", lambda *args: pytest.fail("smoke mode must not download"))
-    assert "bundled" in vh.load_dataset("mnist", "train", root=tmp_path, download=True).source
+    assert "bundled" in vh.load_dataset("mnist", "train", download=True).source
+    with pytest.raises(vh.DatasetError, match="download=True is ignored in smoke mode"):
+        vh.load_dataset("mnist", "train", root=tmp_path / "named", download=True)
 
 
 def test_a_failed_download_becomes_a_clear_error(tmp_path, monkeypatch):
@@ -96,9 +109,40 @@ def test_a_failed_download_becomes_a_clear_error(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
 
+    def offline_after_making_folders(root, **kwargs):
+        (tmp_path / "new" / "MNIST" / "raw").mkdir(parents=True)
+        raise OSError("network is unreachable")
+
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
     with pytest.raises(vh.DatasetError, match="could not download mnist.*unreachable"):
         vh.load_dataset("mnist", "train", root=tmp_path, download=True)
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline_after_making_folders)
+    (tmp_path / "keep.txt").write_text("a file of the user's")
+    with pytest.raises(vh.DatasetError, match="could not download mnist"):
+        vh.load_dataset("mnist", "train", root=tmp_path / "new", download=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["keep.txt"]  # what it created is gone
+
+
+def test_a_named_folder_that_is_missing_or_empty_is_an_error_listing_what_was_looked_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_SMOKE", "0")
+    for root in (tmp_path / "mistyped", tmp_path):
+        with pytest.raises(vh.DatasetError, match=r"folder you named: looked for train-images-idx3-ubyte\[\.gz\] "
+                                                  r"and train-labels-idx1-ubyte\[\.gz\] in .*MNIST/raw"):
+            vh.load_dataset("mnist", "train", root=root)
+    monkeypatch.setenv("VAE_DATA_ROOT", str(tmp_path / "mistyped"))  # naming it in the environment counts too
+    with pytest.raises(vh.DatasetError, match="folder you named"):
+        vh.load_dataset("mnist", "test")
+
+
+def test_train_files_without_test_files_never_mix_with_the_bundled_digits(tmp_path, monkeypatch, no_folder_named):
+    monkeypatch.setenv("VAE_SMOKE", "0")
+    raw = make_raw_folder(tmp_path / "data", "MNIST", n=12)
+    for path in raw.glob("t10k-*"):
+        path.unlink()
+    assert "full mnist train set" in vh.load_dataset("mnist", "train").source
+    with pytest.raises(vh.DatasetError, match=r"MNIST/raw is incomplete: it holds train-images.* but not "
+                                              r"t10k-images-idx3-ubyte\[\.gz\] and t10k-labels"):
+        vh.load_dataset("mnist", "test")  # default data/ folder, partly filled: no bundled fallback
 
 
 def test_idx_reader_checks_the_header_and_the_length(tmp_path):

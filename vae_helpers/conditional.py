@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch.distributions import Independent, Normal
 
 from .losses import ELBOParts, bernoulli_log_likelihood, elbo, gaussian_kl, gaussian_log_likelihood
-from .models import PIXELS, ImageModel, check_model_options, check_batch, image_decoder, mlp, register_model
+from .models import PIXELS, ImageModel, check_model_options, hidden_widths, image_decoder, mlp, register_model
 
 
 @register_model
@@ -52,7 +52,7 @@ class ConditionalVAE(ImageModel):
 
     def __init__(self, latent_dim: int = 20, hidden_dims=(400,), n_classes: int = 10,
                  likelihood: str = "bernoulli", gaussian_variance: float = 0.5):
-        hidden_dims = tuple(hidden_dims)
+        hidden_dims = hidden_widths(hidden_dims)
         check_model_options(hidden_dims, "mlp", likelihood, gaussian_variance)
         if not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive whole number, got {latent_dim!r}")
@@ -90,7 +90,7 @@ class ConditionalVAE(ImageModel):
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple:
         """(B, 1, 28, 28) images and (B,) labels -> (loc, log_var), each (B, D)."""
-        check_batch(x)
+        self.check_input(x)
         inputs = torch.cat([x.flatten(1), self.one_hot(y, x)], dim=1)
         loc, log_var = self.encoder(inputs).chunk(2, dim=-1)
         return loc, log_var

@@ -12,11 +12,18 @@ Sources, in order:
    (500 per class; 400 per class for ``train``, 100 per class for ``test``, each split in a
    fixed shuffled order so that ``images[:16]`` shows mixed digits).
 
+Sources 2 and 4 are fallbacks for when nothing was asked: a folder the caller names (``root``
+or ``VAE_DATA_ROOT``) must hold the files, and a dataset folder that holds some IDX files but
+not those of the requested split is an error, so a train and a test split never come from two
+different sources (the bundled digits are MNIST *training* digits).
+
 Every loader says which source it used, so a notebook can print it.
 """
 
 import gzip
+import math
 import os
+import shutil
 import socket
 from dataclasses import dataclass
 from importlib import resources
@@ -115,6 +122,16 @@ def _find_idx(folder: Path, stem: str) -> Optional[Path]:
     return None
 
 
+def _idx_names(prefix: str) -> tuple:
+    return (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
+
+
+def _idx_files_present(folder: Path) -> list:
+    """Names of the MNIST-layout IDX files (either split, gzipped or not) found in ``folder``."""
+    names = [stem + suffix for prefix in IDX_PREFIX.values() for stem in _idx_names(prefix) for suffix in ("", ".gz")]
+    return [name for name in names if (folder / name).is_file()]
+
+
 def _read_idx_pair(folder: Path, prefix: str) -> Optional[tuple]:
     """(images (N, 28, 28) uint8, labels (N,) uint8) from ``folder``, or None if absent."""
     images_path = _find_idx(folder, f"{prefix}-images-idx3-ubyte")
@@ -166,16 +183,25 @@ def _bundled_subset(split: str) -> tuple:
 
 
 def _download(name: str, root: Path, split: str) -> tuple:
+    """Download through torchvision into ``root``; on failure, remove the folders it created."""
     try:
         import torchvision
     except ImportError:
         raise DatasetError("download=True needs torchvision, which is not installed") from None
     dataset_class = getattr(torchvision.datasets, DATASETS[name]["torchvision"])
+    raw = root / DATASETS[name]["folder"] / "raw"
+    created = None  # the outermost folder that the download will create, if any
+    for folder in (raw, *raw.parents):
+        if folder.exists():
+            break
+        created = folder
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
         dataset_class(str(root), train=(split == "train"), download=True)
     except Exception as error:  # torchvision raises many kinds when offline
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
         raise DatasetError(f"could not download {name} into {root} ({type(error).__name__}: {error})") from None
     finally:
         socket.setdefaulttimeout(previous_timeout)
@@ -203,17 +229,33 @@ def load_dataset(name: str = "mnist", split: str = "train", root=None, download:
         raise ValueError(f"unknown split {split!r}; choose 'train' or 'test'")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive whole number, got {limit!r}")
+    named_root = root is not None or bool(os.environ.get("VAE_DATA_ROOT"))
     root = Path(root) if root is not None else default_data_root()
     prefix = IDX_PREFIX[split]
     folder = root / DATASETS[name]["folder"] / "raw"
     pair = _read_idx_pair(folder, prefix)
     source = f"full {name} {split} set from {folder}"
-    if pair is None and name == "fashion-mnist":
+    wanted = " and ".join(f"{stem}[.gz]" for stem in _idx_names(prefix))
+    if pair is None and _idx_files_present(folder):
+        raise DatasetError(
+            f"{folder} is incomplete: it holds {', '.join(_idx_files_present(folder))} but not {wanted}, so the "
+            f"{split} split would come from another source than the rest. Add the missing files, or move the "
+            "folder away to use the fallback sources."
+        )
+    if pair is None and name == "fashion-mnist" and not named_root:
         pair = _read_idx_pair(DEBIAN_FASHION_MNIST, prefix)
         source = f"full fashion-mnist {split} set from Debian's dataset-fashion-mnist ({DEBIAN_FASHION_MNIST})"
     if pair is None and download and not is_smoke():
         pair = _download(name, root, split)
         source = f"full {name} {split} set, downloaded into {folder}"
+    if pair is None and named_root:
+        download_hint = ("download=True is ignored in smoke mode" if download else
+                         "pass download=True (CLI: --download)")
+        raise DatasetError(
+            f"no {name} {split} data in the folder you named: looked for {wanted} in {folder}. Put the four "
+            f"IDX files there, {download_hint}, or name no folder to use "
+            + ("the bundled MNIST subset." if name == "mnist" else f"Debian's copy in {DEBIAN_FASHION_MNIST}.")
+        )
     if pair is None and name == "mnist":
         pair = _bundled_subset(split)
         source = (f"bundled MNIST subset, {split} part ({len(pair[1])} digits of the 5,000 shipped with "
@@ -248,8 +290,47 @@ def check_images(images: torch.Tensor, what: str = "images") -> None:
         raise ValueError(f"expected {what} of shape (N, 1, 28, 28), got {tuple(images.shape)}")
 
 
+def check_pixel_values(x: torch.Tensor, what: str = "images") -> None:
+    """Raise ``ValueError`` naming the likely mistake unless float pixels ``x`` lie in [0, 1]
+    and the batch is not empty: the classic tutorial bugs (pixels 0-255, pixels normalised to
+    [-1, 1], NaN) otherwise give a "likelihood" that is silently wrong.
+
+    Reads two numbers back from ``x``'s device (its minimum and maximum), so on a GPU it waits
+    for the work queued before it: call it on host-side data or once in a while, not every step.
+    """
+    if x.shape[0] == 0:
+        raise ValueError(f"{what}: the batch is empty (shape {tuple(x.shape)}); pass at least one image")
+    low, high = (float(value) for value in torch.aminmax(x.detach()))
+    if low >= 0 and high <= 1:
+        return
+    if math.isnan(low) or math.isnan(high):
+        raise ValueError(f"{what} contain NaN pixels; check the preprocessing that produced them")
+    if high > 1 and high <= 255 and low >= 0:
+        raise ValueError(f"{what}: pixels go up to {high:g}: divide by 255 (vh.to_unit_interval on the "
+                         "uint8 images), the models expect floats in [0, 1]")
+    if low < 0 and low >= -1 and high <= 1:
+        raise ValueError(f"{what}: pixels go down to {low:g}, as after Normalize((0.5,), (0.5,)) to [-1, 1]; "
+                         "the Bernoulli likelihood needs pixels in [0, 1]: use (x + 1) / 2 or drop the Normalize")
+    raise ValueError(f"{what}: pixels must lie in [0, 1], got values from {low:g} to {high:g}")
+
+
+def _check_uint8(images: torch.Tensor, function: str) -> None:
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{function} expects a torch.Tensor of uint8 pixels, got {type(images).__name__}")
+    if images.dtype == torch.uint8:
+        return
+    message = f"{function} expects uint8 pixels 0-255 as load_dataset returns them, got dtype {images.dtype}"
+    if images.is_floating_point():
+        message += ("; these pixels are already floats, and dividing them by 255 again would squeeze [0, 1] "
+                    "into [0, 0.004]: use them as they are")
+    raise TypeError(message)
+
+
 def to_unit_interval(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 1, 28, 28) -> float32 in [0, 1], same shape (the seeds' continuous setup)."""
+    """uint8 (N, 1, 28, 28) -> float32 in [0, 1], same shape (the seeds' continuous setup).
+
+    Raises ``TypeError`` for float input: it would be divided by 255 a second time."""
+    _check_uint8(images, "to_unit_interval")
     return images.to(torch.float32) / 255.0
 
 
@@ -258,7 +339,9 @@ def binarize(images: torch.Tensor, generator: Optional[torch.Generator] = None) 
 
     Called once on the data it is *static* binarization; called on every batch it is
     *dynamic* binarization (a fresh sample every epoch, as in Burda et al. 2016).
+    Raises ``TypeError`` for float input, which would be divided by 255 a second time.
     """
+    _check_uint8(images, "binarize")
     return torch.bernoulli(to_unit_interval(images), generator=generator)
 
 

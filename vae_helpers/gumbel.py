@@ -8,6 +8,7 @@ that one-hot sample as the temperature tau -> 0.
 """
 
 import math
+import numbers
 from typing import Callable, Optional
 
 import torch
@@ -47,6 +48,16 @@ def gumbel_max_sample(logits: torch.Tensor, generator: Optional[torch.Generator]
     return torch.argmax(logits + noise, dim=-1)
 
 
+def check_temperature(value, name: str = "tau") -> float:
+    """``value`` as a float, or a ``ValueError`` unless it is a finite real number > 0
+    (not a string, not NaN, not infinite)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"temperature {name} must be a number > 0, got {value!r} ({type(value).__name__})")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"temperature {name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
 def gumbel_softmax(logits: torch.Tensor, tau: float = 1.0, hard: bool = False,
                    generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Relaxed one-hot sample softmax((logits + g) / tau) along the last dimension.
@@ -57,8 +68,7 @@ def gumbel_softmax(logits: torch.Tensor, tau: float = 1.0, hard: bool = False,
     """
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
         raise TypeError("logits must be a floating-point tensor of shape (..., K)")
-    if not tau > 0:
-        raise ValueError(f"temperature tau must be > 0, got {tau}")
+    check_temperature(tau, "tau")
     noise = sample_gumbel(logits.shape, logits.device, logits.dtype, generator)
     soft = F.softmax((logits + noise) / tau, dim=-1)
     if not hard:
@@ -74,8 +84,12 @@ def exponential_temperature(tau0: float = 1.0, rate: float = 3e-5, tau_min: floa
 
     every: hold tau constant for blocks of this many steps (Jang et al. update every 1000).
     """
-    if tau0 <= 0 or tau_min <= 0 or rate < 0 or every < 1:
-        raise ValueError("need tau0 > 0, tau_min > 0, rate >= 0 and every >= 1")
+    check_temperature(tau0, "tau0")
+    check_temperature(tau_min, "tau_min")
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not (math.isfinite(rate) and rate >= 0):
+        raise ValueError(f"rate must be a finite number >= 0, got {rate!r}")
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be a whole number >= 1, got {every!r}")
 
     def schedule(step: int) -> float:
         held_step = (step // every) * every
@@ -86,6 +100,5 @@ def exponential_temperature(tau0: float = 1.0, rate: float = 3e-5, tau_min: floa
 
 def constant_temperature(tau: float = 1.0) -> Callable[[int], float]:
     """Schedule that always returns ``tau`` (seed 002 trains at tau = 1)."""
-    if tau <= 0:
-        raise ValueError(f"temperature must be > 0, got {tau}")
+    tau = check_temperature(tau, "tau")
     return lambda step: tau

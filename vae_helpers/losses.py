@@ -5,8 +5,10 @@ a reported figure is the mean over the batch ("nats per image").
 """
 
 import math
+import operator
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -136,6 +138,19 @@ def monte_carlo_kl(q, p, n_samples: int = 1000) -> torch.Tensor:
 # ----------------------------------------------------------------------------- bounds
 
 
+def sample_count(value, name: str = "k") -> int:
+    """``value`` as a Python int >= 1: any integer type (int, numpy or a one-element integer
+    tensor) is accepted; bools, floats and numbers < 1 give a ``ValueError`` naming ``name``."""
+    is_bool = isinstance(value, (bool, np.bool_)) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool)
+    try:
+        count = operator.index(value)
+    except TypeError:
+        count = None
+    if is_bool or count is None or count < 1:
+        raise ValueError(f"{name} must be a positive whole number (a count of samples), got {value!r}")
+    return count
+
+
 def _check_latent_variable_model(model) -> None:
     if not all(hasattr(model, name) for name in ("posterior", "prior", "log_likelihood")):
         raise TypeError(f"{type(model).__name__} has no posterior q(z|x) and prior p(z): "
@@ -173,8 +188,7 @@ def iwae_bound(model, x: torch.Tensor, k: int = 50, max_samples_per_chunk: int =
     and combined with log-sum-exp, so k = 5000 fits in memory. y: labels (B,) for a
     conditional model.
     """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive whole number, got {k!r}")
+    k = sample_count(k, "k")
     _check_latent_variable_model(model)
     with torch.no_grad():
         posterior = model.posterior(x, *(() if y is None else (y,)))

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal, OneHotCategorical
 
+from .data import check_pixel_values
 from .gumbel import gumbel_softmax
 from .losses import (ELBOParts, bernoulli_log_likelihood, categorical_kl_to_uniform, elbo,
                      gaussian_kl, gaussian_log_likelihood)
@@ -31,13 +32,33 @@ CONV_FEATURES = 64 * 7 * 7
 
 
 def check_batch(x: torch.Tensor) -> None:
-    """Raise a clear error unless x is a float tensor of shape (B, 1, 28, 28)."""
+    """Raise a clear error unless x is a non-empty float tensor of shape (B, 1, 28, 28).
+
+    Checks only what the host knows without reading the tensor (type, dtype, shape); the pixel
+    values are checked by :meth:`ImageModel.check_input`."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor of images, got {type(x).__name__}")
     if not x.is_floating_point():
-        raise TypeError(f"expected float pixels in [0, 1], got dtype {x.dtype}; divide uint8 images by 255")
+        raise TypeError(f"expected float pixels in [0, 1], got dtype {x.dtype}; divide uint8 images by 255 "
+                        "(vh.to_unit_interval)")
     if x.ndim != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
         raise ValueError(f"expected images of shape (B, 1, 28, 28), got {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError("the batch is empty: expected images of shape (B, 1, 28, 28) with B >= 1, got B = 0")
+
+
+def hidden_widths(hidden_dims) -> tuple:
+    """``hidden_dims`` as a tuple of positive ints, or a ``ValueError`` that says what was expected."""
+    if isinstance(hidden_dims, int) or not hasattr(hidden_dims, "__iter__"):
+        raise ValueError(f"hidden_dims must be a sequence of layer widths such as (400,) or (512, 256), "
+                         f"got {hidden_dims!r}")
+    return tuple(hidden_dims)
+
+
+def check_latent_count(name: str, value) -> None:
+    """Raise ``ValueError`` unless ``value`` is a positive whole number (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
 
 
 def mlp(in_features: int, hidden_dims, out_features: int) -> nn.Sequential:
@@ -108,6 +129,27 @@ class ImageModel(nn.Module):
 
     uses_labels = False  # a conditional model sets True: fit then calls loss_parts(x, y)
 
+    def forward(self, x: torch.Tensor, *condition) -> ELBOParts:
+        """``model(x)`` is ``model.loss_parts(x)``: the ELBO and its terms, batch means in nats per
+        image (an autoencoder's kl is 0). A conditional model takes the labels too: ``model(x, y)``."""
+        return self.loss_parts(x, *condition)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise a clear error unless ``x`` is a batch this model can score: float (B, 1, 28, 28)
+        with B >= 1, the dtype of the model's weights, and pixels in [0, 1] (see
+        :func:`~vae_helpers.data.check_pixel_values`). Pixel values are read on every CPU batch;
+        on a GPU only in the first batch the model sees, so that training does not wait on them."""
+        check_batch(x)
+        weights_dtype = next(self.parameters()).dtype
+        if x.dtype != weights_dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(f"the images are {x.dtype} but the model's weights are {weights_dtype}: "
+                            f"convert the images with x.to({weights_dtype})")
+        if x.device.type == "cpu" or not getattr(self, "_pixels_checked", False):
+            if x.device.type == "cuda" and torch.cuda.is_current_stream_capturing():
+                return
+            check_pixel_values(x)
+            self._pixels_checked = True
+
     def evaluation_parts(self, x: torch.Tensor, *condition) -> dict:
         """Named ELBO figures (batch means) that ``fit`` records on the test set."""
         return {"": self.loss_parts(x, *condition)}
@@ -126,8 +168,9 @@ class Autoencoder(ImageModel):
     """
 
     def __init__(self, latent_dim: int = 2, hidden_dims=(400,), architecture: str = "mlp"):
-        hidden_dims = tuple(hidden_dims)
+        hidden_dims = hidden_widths(hidden_dims)
         check_model_options(hidden_dims, architecture, "bernoulli", 1.0)
+        check_latent_count("latent_dim", latent_dim)
         super().__init__(dict(latent_dim=latent_dim, hidden_dims=hidden_dims, architecture=architecture))
         self.latent_dim = latent_dim
         self.encoder = image_encoder(architecture, hidden_dims, latent_dim)
@@ -135,7 +178,7 @@ class Autoencoder(ImageModel):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 28, 28) -> codes (B, latent_dim)."""
-        check_batch(x)
+        self.check_input(x)
         return self.encoder(x)
 
     most_likely_latent = encode
@@ -164,10 +207,9 @@ class GaussianVAE(ImageModel):
 
     def __init__(self, latent_dim: int = 20, hidden_dims=(400,), architecture: str = "mlp",
                  likelihood: str = "bernoulli", gaussian_variance: float = 0.5):
-        hidden_dims = tuple(hidden_dims)
+        hidden_dims = hidden_widths(hidden_dims)
         check_model_options(hidden_dims, architecture, likelihood, gaussian_variance)
-        if not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive whole number, got {latent_dim!r}")
+        check_latent_count("latent_dim", latent_dim)
         super().__init__(dict(latent_dim=latent_dim, hidden_dims=hidden_dims, architecture=architecture,
                               likelihood=likelihood, gaussian_variance=gaussian_variance))
         self.latent_dim = latent_dim
@@ -176,7 +218,7 @@ class GaussianVAE(ImageModel):
 
     def encode(self, x: torch.Tensor) -> tuple:
         """(B, 1, 28, 28) -> (loc, log_var), each (B, D)."""
-        check_batch(x)
+        self.check_input(x)
         loc, log_var = self.encoder(x).chunk(2, dim=-1)
         return loc, log_var
 
@@ -229,10 +271,11 @@ class CategoricalVAE(ImageModel):
 
     def __init__(self, n_latents: int = 30, n_classes: int = 10, hidden_dims=(512, 256), hard: bool = False,
                  temperature: float = 1.0, likelihood: str = "bernoulli", gaussian_variance: float = 0.5):
-        hidden_dims = tuple(hidden_dims)
+        hidden_dims = hidden_widths(hidden_dims)
         check_model_options(hidden_dims, "mlp", likelihood, gaussian_variance)
-        if n_latents < 1 or n_classes < 2:
-            raise ValueError(f"need n_latents >= 1 and n_classes >= 2, got {n_latents} and {n_classes}")
+        check_latent_count("n_latents", n_latents)
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+            raise ValueError(f"n_classes must be a whole number >= 2, got {n_classes!r}")
         super().__init__(dict(n_latents=n_latents, n_classes=n_classes, hidden_dims=hidden_dims, hard=hard,
                               temperature=temperature, likelihood=likelihood, gaussian_variance=gaussian_variance))
         self.n_latents, self.n_classes, self.hard = n_latents, n_classes, hard
@@ -242,7 +285,7 @@ class CategoricalVAE(ImageModel):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 28, 28) -> logits (B, N, K)."""
-        check_batch(x)
+        self.check_input(x)
         return self.encoder(x).view(-1, self.n_latents, self.n_classes)
 
     def posterior(self, x: torch.Tensor) -> Independent:

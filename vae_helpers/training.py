@@ -5,9 +5,10 @@ accumulates losses on the device and talks to the host only every ``log_every`` 
 (progress bar, non-finite check) and at the end of each epoch.
 """
 
+import io
 import math
+import numbers
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,10 @@ Schedule = Union[float, Callable[[int], float]]
 
 
 class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite, or rose far above where it started."""
+
+
+DIVERGENCE_FACTOR = 10  # a running loss this many times the first batch's loss means divergence
 
 
 @dataclass
@@ -58,22 +62,62 @@ class History:
         return len(self.rows)
 
 
-def _as_schedule(value: Optional[Schedule], name: str) -> Optional[Callable[[int], float]]:
-    if value is None or callable(value):
-        return value
-    if not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number or a function of the step, got {value!r}")
-    return lambda step: float(value)
+def _checked_value(value, name: str, positive: bool, step: Optional[int] = None) -> float:
+    """``value`` as a float, or a ``ValueError`` unless it is a finite number >= 0 (> 0 if ``positive``)."""
+    where = "" if step is None else f" (the schedule's value at step {step})"
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number{where}, got {value!r}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0{where}, got {value!r}")
+    return float(value)
 
 
-def _check_finite(total: torch.Tensor, epoch: int, step: int) -> float:
+def _as_schedule(value: Optional[Schedule], name: str, positive: bool) -> Optional[Callable[[int], float]]:
+    """A step -> value function whose every value is checked on the host (no device sync)."""
+    if value is None:
+        return None
+    if callable(value):
+        return lambda step: _checked_value(value(step), name, positive, step)
+    constant = _checked_value(value, name, positive)
+    return lambda step: constant
+
+
+def _check_loss(total: torch.Tensor, epoch: int, step: int, start: Optional[float]) -> float:
+    """The running loss as a float; ``TrainingDiverged`` if it is not finite or has risen to
+    ``DIVERGENCE_FACTOR`` times the first batch's loss ``start``."""
     value = float(total)
-    if not math.isfinite(value):
+    diverged = not math.isfinite(value)
+    if start is not None and not diverged:
+        diverged = value > start + (DIVERGENCE_FACTOR - 1) * max(abs(start), 1.0)
+    if diverged:
+        rise = f" (from {start:.4g} at the first batch)" if start is not None and math.isfinite(value) else ""
         raise TrainingDiverged(
-            f"the training loss became {value} by epoch {epoch}, step {step}. Lower the learning rate, "
+            f"the training loss became {value:.4g}{rise} by epoch {epoch}, step {step}. Lower the learning rate, "
             "check that the inputs are in [0, 1], or look for a log of zero in a custom loss."
         )
     return value
+
+
+def check_output_path(path, what: str, folder: bool = False) -> Path:
+    """Raise ``ValueError`` before any work if ``path`` cannot be written: a file where a folder
+    is wanted (or the reverse), a file among its parent folders, or a folder without write
+    permission. Returns ``path`` as a ``Path``; creates nothing."""
+    path = Path(path)
+    if path.exists():
+        if folder and not path.is_dir():
+            raise ValueError(f"{what} {path} is a file; expected a folder")
+        if not folder and path.is_dir():
+            raise ValueError(f"{what} {path} is a folder; expected a file name such as {path / 'model.pt'}")
+        nearest = path if folder else path.parent
+    else:
+        nearest = next(parent for parent in path.parents if parent.exists())
+        if not nearest.is_dir():
+            raise ValueError(f"{what} {path} cannot be created: {nearest} is a file, not a folder")
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {path} cannot be written: no write permission in {nearest}")
+    return path
 
 
 @torch.no_grad()
@@ -107,8 +151,11 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
 
     train_images, test_images: uint8 (N, 1, 28, 28) as returned by ``load_dataset``.
     epochs: full passes (capped at 2 in smoke mode).
-    device: ``"auto"``, a name or a torch.device. seed: fixes initial weights' draws, shuffling
-    and sampling. preprocessing: ``"dynamic"`` (default: a fresh Bernoulli draw of the training
+    device: ``"auto"``, a name or a torch.device. seed: seeds torch's generators when ``fit``
+    starts, which fixes the shuffling, the binarization and every latent draw. The initial
+    weights are drawn earlier, when the model is built: for a run that repeats bit for bit, call
+    ``torch.manual_seed(seed)`` before building the model too (the command line does both).
+    learning_rate: a finite number > 0 (used by the default optimizer). preprocessing: ``"dynamic"`` (default: a fresh Bernoulli draw of the training
     pixels per batch, and the series' one fixed binarization of the test images, see
     ``data.evaluation_pixels``), ``"static"`` (training images binarized once, with ``seed``; test
     images as for ``"dynamic"``) or ``"continuous"`` (intensities in [0, 1] for both: the seeds'
@@ -119,7 +166,11 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
     progress: tqdm progress bars with the running loss; ``None`` (default) shows them unless
     ``VAE_PROGRESS=0``, in which case one line per epoch is printed instead; ``False`` is silent.
     tensorboard_dir: if given, per-epoch scalars are logged there (needs ``tensorboard``).
-    checkpoint_path: if given, a checkpoint is written there after every epoch.
+    checkpoint_path: if given, a checkpoint is written there after every epoch (checked before
+    training starts: a folder, or a path under a file, is a ``ValueError``).
+    log_every: steps between two reads of the running loss (progress bar, divergence check).
+    Training stops with :class:`TrainingDiverged` when the running loss is NaN or infinite, or
+    when it rises to ``DIVERGENCE_FACTOR`` (10) times the loss of the first batch.
     optimizer: default Adam(learning_rate), fused into one kernel where the device supports it.
     cuda_graph: capture the training step as a CUDA graph and replay it (CUDA only; needs a
     constant temperature). Same arithmetic, far fewer launches: see ``fast_training``.
@@ -127,14 +178,25 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
     products in bf16, losses in float32; CUDA or CPU).
     """
     check_images(train_images, "train_images")
+    if len(train_images) == 0:
+        raise ValueError("train_images is empty (0 images): there is nothing to train on")
     if test_images is not None:
         check_images(test_images, "test_images")
-    if not isinstance(epochs, int) or epochs < 0:
+        if len(test_images) == 0:
+            raise ValueError("test_images is empty (0 images): pass None to train without a test set")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a whole number >= 0, got {epochs!r}")
+    for name, value in (("log_every", log_every), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    if optimizer is None:
+        _checked_value(learning_rate, "learning_rate", positive=True)
+    if checkpoint_path is not None:
+        check_output_path(checkpoint_path, "checkpoint_path")
     epochs = by_mode(full=epochs, smoke=min(epochs, 2))
     device = device if isinstance(device, torch.device) else pick_device(device)
-    temperature_schedule = _as_schedule(temperature, "temperature")
-    beta_schedule = _as_schedule(beta, "beta")
+    temperature_schedule = _as_schedule(temperature, "temperature", positive=True)
+    beta_schedule = _as_schedule(beta, "beta", positive=False)
     autocast = autocast_context(precision, device)
     torch.manual_seed(seed)
     model.to(device)
@@ -159,6 +221,7 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
     history = History()
     step = 0
     totals = torch.zeros(3, device=device)  # neg ELBO, reconstruction, KL: sums over the epoch
+    first_loss = None  # the first batch's loss, before any update: the divergence check's yardstick
 
     def take_step(x, y, kl_weight):
         with autocast():
@@ -186,8 +249,10 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
             step_function(x, y, beta_schedule(step))
             seen += x.shape[0]
             step += 1
+            if first_loss is None:
+                first_loss = _check_loss(totals[0] / seen, epoch, step, None)
             if batch_index % log_every == 0 or batch_index == len(batches):
-                running = _check_finite(totals[0] / seen, epoch, step)
+                running = _check_loss(totals[0] / seen, epoch, step, first_loss)
                 bar.set_postfix(loss=f"{running:.1f} nats")
                 bar.update(batch_index - bar.n)
         bar.close()
@@ -233,34 +298,61 @@ def _tensorboard_writer(folder):
 
 
 def save_checkpoint(model, path) -> Path:
-    """Write {model class name, config, state_dict} to ``path`` atomically (a temporary file in
-    the same folder, then a rename), loadable with ``torch.load(path, weights_only=True)``."""
-    path = Path(path)
+    """Write {model class name, config, state_dict} to ``path`` and return it; loadable with
+    ``torch.load(path, weights_only=True)``.
+
+    The bytes depend only on the model (the same weights give the same file, whatever its name),
+    the file gets the permissions of the user's umask like any other new file, and it is written
+    atomically: to a temporary name in the same folder, then renamed over ``path``.
+    """
+    path = check_output_path(path, "checkpoint")
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"model_class": type(model).__name__, "config": dict(model.config),
                "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()}}
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(handle)
+    buffer = io.BytesIO()  # torch.save names the archive after a file, so save to memory first
+    torch.save(payload, buffer)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(payload, temporary)
+        with open(temporary, "xb") as handle:
+            handle.write(buffer.getvalue())
         os.replace(temporary, path)
     finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        if temporary.exists():
+            temporary.unlink()
     return path
 
 
 def _read_checkpoint(path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        inside = " (it holds a model.pt: pass that file)" if (path / "model.pt").is_file() else ""
+        raise ValueError(f"checkpoint {path} is a folder, not a checkpoint file{inside}")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"checkpoint {path} is not a readable torch checkpoint ({type(error).__name__})") from None
+    except Exception as error:  # torch.load raises many kinds on a file that is not a checkpoint
+        raise ValueError(f"checkpoint {path} is not a readable torch checkpoint: expected a model.pt written by "
+                         f"'train' or save_checkpoint (torch.load failed with {type(error).__name__})") from None
     if not isinstance(payload, dict) or not {"model_class", "config", "state_dict"} <= set(payload):
         raise ValueError(f"checkpoint {path} lacks model_class/config/state_dict; it was not written by save_checkpoint")
     return payload
+
+
+def _load_state(model, payload: dict, path) -> None:
+    """``model.load_state_dict`` with a one-line error naming the first tensor that does not fit."""
+    wanted = model.state_dict()
+    saved = payload["state_dict"]
+    missing, unexpected = sorted(set(wanted) - set(saved)), sorted(set(saved) - set(wanted))
+    if missing or unexpected:
+        raise ValueError(f"checkpoint {path}: its weights do not match its config {payload['config']}: "
+                         f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for name, tensor in wanted.items():
+        if tuple(saved[name].shape) != tuple(tensor.shape):
+            raise ValueError(f"checkpoint {path}: its weights do not match its config {payload['config']}: "
+                             f"{name} has shape {tuple(saved[name].shape)} in the file, but that config builds "
+                             f"{tuple(tensor.shape)}")
+    model.load_state_dict(saved)
 
 
 def load_checkpoint(path, device="cpu"):
@@ -268,8 +360,12 @@ def load_checkpoint(path, device="cpu"):
     payload = _read_checkpoint(path)
     if payload["model_class"] not in MODEL_CLASSES:
         raise ValueError(f"checkpoint {path} holds an unknown model class {payload['model_class']!r}")
-    model = MODEL_CLASSES[payload["model_class"]](**payload["config"])
-    model.load_state_dict(payload["state_dict"])
+    try:
+        model = MODEL_CLASSES[payload["model_class"]](**payload["config"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"checkpoint {path} holds a config that cannot build a "
+                         f"{payload['model_class']}: {error}") from None
+    _load_state(model, payload, path)
     return model.to(device)
 
 
@@ -282,5 +378,5 @@ def load_weights(model, path):
     if saved != wanted:
         raise ValueError(f"checkpoint {path} is a {saved[0]} with config {saved[1]}, "
                          f"but the model is a {wanted[0]} with config {wanted[1]}")
-    model.load_state_dict(payload["state_dict"])
+    _load_state(model, payload, path)
     return model
