@@ -2,13 +2,18 @@
 
 In the source notebooks each exercise is a *solution cell* (code holding the answer between
 ``### BEGIN SOLUTION`` and ``### END SOLUTION``, after placeholder lines such as
-``kl_answer = None``) followed by a *check cell* (code calling ``vh.checks.check_*``).
+``kl_answer = None``) followed by a *check cell* (code calling ``vh.checks.check_*`` or a
+notebook's own ``vh.checks.nbNN.check_*``). A check cell may hold nbgrader hidden tests between
+``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``: they run when grading, and the student
+version leaves them out. An "experiment and explain" exercise ends in a *manual answer cell*: a
+markdown cell that starts with ``**Your answer** (graded by hand, N points)``.
+
 :func:`tag_for_nbgrader` writes nbgrader's cell metadata for those cells (solution cells
-editable, check cells graded and locked, one point per check call), so
-``nbgrader generate_assignment`` works on the notebooks as they are. :func:`student_version`
-does what nbgrader does without nbgrader: each solution block becomes
-``raise NotImplementedError()``, and the outputs from the first exercise on are cleared, so that
-no trace of a solution is left in code, outputs or metadata.
+editable, check cells graded and locked, one point per check call, manual answer cells graded by
+hand with their N points), so ``nbgrader generate_assignment`` works on the notebooks as they
+are. :func:`student_version` does what nbgrader does without nbgrader: each solution block
+becomes ``raise NotImplementedError()``, hidden tests are removed, and the outputs from the first
+exercise on are cleared, so that no trace of a solution is left in code, outputs or metadata.
 """
 
 import copy
@@ -19,7 +24,10 @@ from pathlib import Path
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-CHECK_CALL = re.compile(r"\bvh\.checks\.check_\w+\(")
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
+CHECK_CALL = re.compile(r"\bvh\.checks\.(?:nb\d\d\.)?check_\w+\(")
+MANUAL_ANSWER = re.compile(r"^\*\*Your answer\*\* \(graded by hand, (\d+) points?\)")
 NBGRADER_SCHEMA = 3
 
 
@@ -49,6 +57,16 @@ def exercises(notebook) -> list:
     return pairs
 
 
+def manual_answers(notebook) -> list:
+    """[(cell index, points)] of the manual answer cells, in order."""
+    found = []
+    for index, cell in enumerate(notebook["cells"]):
+        match = MANUAL_ANSWER.match(_source(cell)) if cell.get("cell_type") == "markdown" else None
+        if match:
+            found.append((index, int(match.group(1))))
+    return found
+
+
 def tag_for_nbgrader(notebook, name: str):
     """Return a copy of ``notebook`` with nbgrader metadata on its solution and check cells.
 
@@ -63,7 +81,28 @@ def tag_for_nbgrader(notebook, name: str):
         tagged["cells"][check].setdefault("metadata", {})["nbgrader"] = {
             "grade": True, "solution": False, "locked": True, "task": False, "points": points,
             "grade_id": f"{name}-exercise-{number}-check", "schema_version": NBGRADER_SCHEMA}
+    for number, (index, points) in enumerate(manual_answers(tagged), start=1):
+        tagged["cells"][index].setdefault("metadata", {})["nbgrader"] = {
+            "grade": True, "solution": True, "locked": False, "task": False, "points": points,
+            "grade_id": f"{name}-experiment-{number}-answer", "schema_version": NBGRADER_SCHEMA}
     return tagged
+
+
+def _strip_hidden_tests(source: str) -> str:
+    kept, inside = [], False
+    for line in source.split("\n"):
+        stripped = line.strip()
+        if stripped == BEGIN_HIDDEN:
+            inside = True
+        elif stripped == END_HIDDEN:
+            if not inside:
+                raise ValueError(f"{END_HIDDEN} without {BEGIN_HIDDEN}")
+            inside = False
+        elif not inside:
+            kept.append(line)
+    if inside:
+        raise ValueError(f"{BEGIN_HIDDEN} without {END_HIDDEN}")
+    return "\n".join(kept)
 
 
 def _strip_solution(source: str) -> str:
@@ -87,7 +126,8 @@ def _strip_solution(source: str) -> str:
 
 def student_version(notebook):
     """Return the student copy: solution blocks replaced by ``raise NotImplementedError()``,
-    outputs and execution counts cleared in every code cell from the first exercise on."""
+    hidden tests removed, outputs and execution counts cleared in every code cell from the first
+    exercise on."""
     student = copy.deepcopy(notebook)
     pairs = exercises(student)
     if not pairs:
@@ -98,6 +138,8 @@ def student_version(notebook):
             continue
         if is_solution_cell(cell):
             cell["source"] = _strip_solution(_source(cell))
+        if BEGIN_HIDDEN in _source(cell):
+            cell["source"] = _strip_hidden_tests(_source(cell))
         if index >= first_exercise:
             cell["outputs"], cell["execution_count"] = [], None
     return student
@@ -136,7 +178,8 @@ def write_student_versions(source_folder, out_folder) -> list:
 
 
 def points_table(source_folder) -> str:
-    """A markdown table of every exercise: notebook, number, points and the task's first line."""
+    """A markdown table of every exercise: notebook, number, points and the task's first line
+    (for a manual answer cell, the text after ``points):`` on its first line)."""
     rows = ["| notebook | exercise | points | what the student computes |", "|---|---|---|---|"]
     total = 0
     for path in sorted(Path(source_folder).glob("[0-9][0-9]_*.ipynb")):
@@ -147,4 +190,10 @@ def points_table(source_folder) -> str:
             points = len(CHECK_CALL.findall(_source(notebook["cells"][check])))
             total += points
             rows.append(f"| `{path.stem}` | {number} | {points} | {task.replace('|', chr(92) + '|')} |")
+        for number, (index, points) in enumerate(manual_answers(notebook), start=1):
+            first_line = _source(notebook["cells"][index]).split("\n")[0]
+            task = first_line.split("):", 1)[1].strip() if "):" in first_line else ""
+            total += points
+            rows.append(f"| `{path.stem}` | experiment {number} (by hand) | {points} | "
+                        f"{task.replace('|', chr(92) + '|')} |")
     return "\n".join(rows) + f"\n\nIn all: {total} points.\n"
