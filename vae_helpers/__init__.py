@@ -10,7 +10,7 @@ from . import checks, classifier, diagnostics, iwae, plots, widgets
 from .conditional import ConditionalVAE
 from .iwae import IWAE
 from .data import (DatasetError, DeviceBatches, binarize, evaluation_pixels, load_dataset, read_idx,
-                   static_binarization, to_unit_interval)
+                   scoring_note, static_binarization, to_unit_interval)
 from .device import describe_device, pick_device
 from .gumbel import exponential_temperature, gumbel_max_sample, gumbel_softmax, sample_gumbel
 from .losses import (ELBOParts, bernoulli_log_likelihood, categorical_kl_to_uniform, elbo, gaussian_kl,
@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "load_dataset", "Autoencoder", "GaussianVAE", "CategoricalVAE", "ConditionalVAE", "IWAE", "fit", "elbo", "iwae_bound",
     "gaussian_kl", "gumbel_softmax", "pick_device",
-    "DatasetError", "DeviceBatches", "binarize", "evaluation_pixels", "static_binarization", "read_idx", "to_unit_interval", "describe_device",
+    "DatasetError", "DeviceBatches", "binarize", "evaluation_pixels", "scoring_note", "static_binarization", "read_idx", "to_unit_interval", "describe_device",
     "exponential_temperature", "gumbel_max_sample", "sample_gumbel", "ELBOParts", "bernoulli_log_likelihood",
     "categorical_kl_to_uniform", "gaussian_log_likelihood", "monte_carlo_kl", "by_mode", "is_smoke",
     "setup_notebook", "register_model", "History", "TrainingDiverged", "evaluate", "load_checkpoint", "load_weights", "save_checkpoint",

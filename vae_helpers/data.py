@@ -372,6 +372,21 @@ def evaluation_pixels(images: torch.Tensor, preprocessing: str = DEFAULT_PREPROC
     return to_unit_interval(static_binarization(images))
 
 
+def scoring_note(dataset: "LoadedDataset", preprocessing: str = DEFAULT_PREPROCESSING) -> str:
+    """One sentence naming the images a likelihood is reported on and how they were binarized,
+    for printing next to every likelihood figure. dataset: what ``load_dataset(..., "test")``
+    returned."""
+    if preprocessing not in PREPROCESSINGS:
+        raise ValueError(f"preprocessing must be one of {', '.join(PREPROCESSINGS)}, got {preprocessing!r}")
+    note = f"scored on {len(dataset.labels):,} images: {dataset.source}"
+    if dataset.source.startswith("bundled"):
+        note += ("; the bundled test part is made of MNIST *training* digits (none of them in the bundled "
+                 "training part), not MNIST's official test set")
+    if preprocessing == "continuous":
+        return note + "; pixels are intensities in [0, 1], so the score is a cross-entropy, not log p(x)"
+    return note + f"; pixels binarized once with the series' fixed seed ({TEST_BINARIZATION_SEED})"
+
+
 @dataclass
 class DeviceBatches:
     """Shuffled mini-batches of a dataset that lives whole on the training device.
