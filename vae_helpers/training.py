@@ -100,6 +100,15 @@ def _check_loss(total: torch.Tensor, epoch: int, step: int, start: Optional[floa
     return value
 
 
+def _check_weights(model, epoch: int, step: int) -> None:
+    """``TrainingDiverged`` if any weight of ``model`` is NaN or infinite (read on failure only)."""
+    for name, parameter in model.named_parameters():
+        if not bool(torch.isfinite(parameter).all()):
+            raise TrainingDiverged(
+                f"the weights became NaN or infinite ({name}) by epoch {epoch}, step {step}. Lower the learning "
+                "rate, check that the inputs are in [0, 1], or look for a log of zero in a custom loss.")
+
+
 def check_output_path(path, what: str, folder: bool = False) -> Path:
     """Raise ``ValueError`` before any work if ``path`` cannot be written: a file where a folder
     is wanted (or the reverse), a file among its parent folders, or a folder without write
@@ -246,7 +255,11 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
         for batch_index, (x, y) in enumerate(batches, start=1):
             if temperature_schedule is not None:
                 model.temperature = temperature_schedule(step)
-            step_function(x, y, beta_schedule(step))
+            try:
+                step_function(x, y, beta_schedule(step))
+            except ValueError:  # e.g. a distribution refusing NaN parameters: say why if weights blew up
+                _check_weights(model, epoch, step + 1)
+                raise
             seen += x.shape[0]
             step += 1
             if first_loss is None:
