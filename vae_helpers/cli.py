@@ -1,10 +1,11 @@
-"""Command line: ``python -m vae_helpers train | evaluate | assignments ...``.
+"""Command line: ``python -m vae_helpers train | evaluate | assignments | publish ...``.
 
 Run ``python -m vae_helpers train --help`` for every option.
 """
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -16,13 +17,19 @@ from .device import describe_device, pick_device
 from .fast_training import PRECISIONS
 from .losses import iwae_bound
 from .models import Autoencoder, CategoricalVAE, GaussianVAE
-from .training import evaluate, fit, load_checkpoint, save_checkpoint
+from .training import check_output_path, evaluate, fit, load_checkpoint, save_checkpoint
 
 MODEL_CHOICES = ("ae", "gaussian", "conv", "categorical")
+RUNS_FOLDER = Path("runs")
+RUN_FILES = ("model.pt", "samples.png")
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad argument in one line and exits with status 2."""
+    """argparse that reports a bad argument in one line and exits with status 2, and shows
+    every option's default after its help sentence."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -36,6 +43,34 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def next_run_folder(runs: Path = RUNS_FOLDER) -> Path:
+    """``runs/run-001``, ``runs/run-002``, ...: the first numbered folder that does not exist yet,
+    so that a run never replaces another run's files."""
+    number = 1
+    while (runs / f"run-{number:03d}").exists():
+        number += 1
+    return runs / f"run-{number:03d}"
+
+
+def _check_out_folder(folder: Path, force: bool, names) -> None:
+    """Before any work: ``folder`` must be creatable, and must not hold any of ``names`` unless ``force``."""
+    check_output_path(folder, "--out", folder=True)
+    taken = [name for name in names if (folder / name).exists()]
+    if taken and not force:
+        raise ValueError(f"--out {folder} already holds {', '.join(taken)} from another run; choose another "
+                         "folder, leave out --out for a new numbered one, or pass --force to replace them")
 
 
 def _build_model(kind: str, latent_dim):
@@ -55,63 +90,116 @@ def _parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model, write a checkpoint and a grid of samples")
     train.add_argument("--model", choices=MODEL_CHOICES, default="gaussian",
-                       help="ae: autoencoder; gaussian: MLP VAE 784-400-20 (default); conv: convolutional VAE; "
+                       help="ae: autoencoder; gaussian: MLP VAE 784-400-20; conv: convolutional VAE; "
                             "categorical: 30 x 10 Gumbel-Softmax VAE")
-    train.add_argument("--dataset", choices=tuple(DATASETS), default="mnist")
+    train.add_argument("--dataset", choices=tuple(DATASETS), default="mnist", help="the images to train on")
     train.add_argument("--data-root", type=Path, default=None,
-                       help="folder holding MNIST/raw or FashionMNIST/raw (default: ./data or ../data)")
-    train.add_argument("--download", action="store_true", help="allow a download through torchvision")
-    train.add_argument("--epochs", type=_positive_int, default=10)
-    train.add_argument("--batch-size", type=_positive_int, default=128)
-    train.add_argument("--learning-rate", type=float, default=1e-3)
+                       help="folder holding MNIST/raw or FashionMNIST/raw; a folder named here must hold the files. "
+                            "None: data/ or ../data/ if they hold the dataset, else the bundled MNIST subset "
+                            "(Fashion-MNIST: Debian's copy)")
+    train.add_argument("--download", action="store_true",
+                       help="download the dataset through torchvision into --data-root when it is not there")
+    train.add_argument("--epochs", type=_positive_int, default=10, help="full passes over the training set")
+    train.add_argument("--batch-size", type=_positive_int, default=128, help="images per training step")
+    train.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="Adam's learning rate")
     train.add_argument("--latent-dim", type=_positive_int, default=None,
-                       help="latent dimensions (categorical: number of 10-class variables); default per model")
+                       help="latent dimensions (categorical: number of 10-class variables); None: 2 for ae, "
+                            "20 for gaussian and conv, 30 for categorical")
     train.add_argument("--preprocessing", choices=PREPROCESSINGS, default=DEFAULT_PREPROCESSING,
-                       help="dynamic (default): training pixels binarized afresh each batch, test pixels "
+                       help="dynamic: training pixels binarized afresh each batch, test pixels "
                             "binarized once with the series' fixed seed; static: training pixels binarized "
                             "once; continuous: intensities in [0, 1] (a cross-entropy, not a likelihood)")
-    train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                       help="where to train; auto: a CUDA GPU, else Apple's MPS, else the CPU")
+    train.add_argument("--seed", type=int, default=0,
+                       help="seeds the initial weights, shuffling, binarization and sampling: the same seed on "
+                            "the same machine and torch gives the same checkpoint, byte for byte")
     train.add_argument("--cuda-graph", action="store_true",
                        help="capture the training step as a CUDA graph and replay it (CUDA only)")
     train.add_argument("--precision", choices=PRECISIONS, default="float32",
                        help="bfloat16: matrix products in bf16 under autocast, losses in float32")
-    train.add_argument("--out", type=Path, default=Path("runs/latest"), help="folder for model.pt and samples.png")
+    train.add_argument("--out", type=Path, default=None,
+                       help="folder for model.pt and samples.png; it must not hold them already (see --force). "
+                            "None: a new numbered folder runs/run-001, runs/run-002, ...")
+    train.add_argument("--force", action="store_true", help="replace model.pt and samples.png if --out holds them")
     train.add_argument("--json", action="store_true", help="end with one JSON line of the final figures")
 
     evaluate_command = commands.add_parser("evaluate", help="negative ELBO and importance-weighted -log p(x)")
     evaluate_command.add_argument("checkpoint", type=Path, help="a model.pt written by 'train'")
-    evaluate_command.add_argument("--dataset", choices=tuple(DATASETS), default="mnist")
-    evaluate_command.add_argument("--split", choices=("train", "test"), default="test")
-    evaluate_command.add_argument("--data-root", type=Path, default=None)
+    evaluate_command.add_argument("--dataset", choices=tuple(DATASETS), default="mnist",
+                                  help="the images to score (the model's training dataset, usually)")
+    evaluate_command.add_argument("--split", choices=("train", "test"), default="test", help="which split to score")
+    evaluate_command.add_argument("--data-root", type=Path, default=None,
+                                  help="folder holding MNIST/raw or FashionMNIST/raw, as for train")
     evaluate_command.add_argument("--preprocessing", choices=PREPROCESSINGS, default=DEFAULT_PREPROCESSING,
-                                  help="dynamic or static (default dynamic): the series' fixed binarization "
+                                  help="dynamic or static: the series' fixed binarization "
                                        "of the images; continuous: intensities in [0, 1]")
     evaluate_command.add_argument("--iw-samples", type=_positive_int, default=100,
                                   help="k, the samples per image of the importance-weighted bound")
-    evaluate_command.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    evaluate_command.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                                  help="where to score; auto: a CUDA GPU, else Apple's MPS, else the CPU")
+    evaluate_command.add_argument("--seed", type=int, default=0,
+                                  help="seeds the latent draws of both estimates, so a repeat gives the same figures")
     evaluate_command.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     assignments = commands.add_parser("assignments", help="write the student versions of the notebooks")
     assignments.add_argument("--source", type=Path, default=Path("notebooks"),
-                             help="folder of the notebooks with solutions (default: notebooks)")
-    assignments.add_argument("--out", type=Path, required=True, help="folder for the student versions")
+                             help="folder of the notebooks with solutions")
+    assignments.add_argument("--out", type=Path, required=True,
+                             help="folder for the student versions; it must not hold them already (see --force)")
+    assignments.add_argument("--force", action="store_true", help="replace student versions already in --out")
+    publish = commands.add_parser("publish", help="point every badge, Colab setup cell and link at a repository "
+                                                  "(your fork); see vae_helpers.publish")
+    publish.add_argument("repository", nargs="?",
+                         help="OWNER/NAME on GitHub (default: the home in pyproject.toml, to bring all in line)")
+    publish.add_argument("--branch", help="the branch the notebooks are on (default: the configured one)")
+    publish.add_argument("--root", type=Path, default=Path("."), help="the clone of the series (default: .)")
+    publish.add_argument("--dry-run", action="store_true", help="say what would change and write nothing")
+    publish.add_argument("--check", action="store_true",
+                         help="change nothing; list what disagrees with the configured home, exit 1 if any")
     return parser
 
 
 def _assignments(args) -> dict:
     from .assignments import write_student_versions
 
+    names = [path.name for path in sorted(Path(args.source).glob("[0-9][0-9]_*.ipynb"))]
+    _check_out_folder(args.out, args.force, names)
     written = write_student_versions(args.source, args.out)
     for path in written:
         print(f"wrote {path}")
     return dict(command="assignments", written=[str(path) for path in written])
 
 
+def _publish(args) -> dict:
+    from .publish import find_disagreements, publish, read_home
+
+    if args.check:
+        if args.repository or args.branch or args.dry_run:
+            raise ValueError("--check compares with the configured home; give no repository, --branch or --dry-run")
+        problems = find_disagreements(args.root)
+        for problem in problems:
+            print(problem)
+        home = read_home(args.root)
+        print(f"{len(problems)} disagreement(s) with {home.url} at {home.branch}")
+        return dict(command="publish", check=True, disagreements=problems, exit_status=1 if problems else 0)
+    changed = publish(args.root, args.repository, args.branch, dry_run=args.dry_run)
+    verb = "would change" if args.dry_run else "changed"
+    for path, changes in changed:
+        print(f"{verb} {path}: {', '.join(changes)}")
+    home = read_home(args.root)
+    print(f"{len(changed)} file(s) {verb}" if args.dry_run else
+          f"{len(changed)} file(s) changed; the series points at {home.url} at {home.branch}")
+    return dict(command="publish", dry_run=args.dry_run, changed=[path for path, _ in changed])
+
+
 def _train(args) -> dict:
+    out = args.out if args.out is not None else next_run_folder()
+    _check_out_folder(out, args.force, RUN_FILES)
     device = pick_device(args.device)
     train = load_dataset(args.dataset, "train", args.data_root, download=args.download)
     test = load_dataset(args.dataset, "test", args.data_root, download=args.download)
     print(f"data: {train.source}; device: {describe_device(device)}")
+    torch.manual_seed(args.seed)  # the initial weights: fit seeds everything after them
     model = _build_model(args.model, args.latent_dim)
     history = fit(model, train.images, test.images, epochs=args.epochs, batch_size=args.batch_size,
                   learning_rate=args.learning_rate, device=device, seed=args.seed,
@@ -121,9 +209,9 @@ def _train(args) -> dict:
     for row in history.rows:
         print(f"epoch {row['epoch']:3d}  test {loss_name} {row['test_loss']:8.2f} nats  "
               f"({row['seconds']:.2f} s)")
-    args.out.mkdir(parents=True, exist_ok=True)
-    checkpoint = save_checkpoint(model, args.out / "model.pt")
-    samples = args.out / "samples.png"
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = save_checkpoint(model, out / "model.pt")
+    samples = out / "samples.png"
     _save_samples(model, test.images, device, samples)
     print(f"wrote {checkpoint} and {samples}")
     return dict(command="train", model=args.model, dataset=args.dataset, data_source=train.source,
@@ -151,6 +239,7 @@ def _evaluate(args) -> dict:
     model = load_checkpoint(args.checkpoint, device).eval()
     data = load_dataset(args.dataset, args.split, args.data_root)
     print(f"data: {data.source}; device: {describe_device(device)}")
+    torch.manual_seed(args.seed)
     scoring = "continuous" if args.preprocessing == "continuous" else "static"
     batches = DeviceBatches(data.images, data.labels, 250, device, False, scoring)
     figures = evaluate(model, batches)
@@ -175,10 +264,11 @@ def main(argv=None) -> int:
     matplotlib.use("Agg")
     args = _parser().parse_args(argv)
     try:
-        result = {"train": _train, "evaluate": _evaluate, "assignments": _assignments}[args.command](args)
+        result = {"train": _train, "evaluate": _evaluate, "assignments": _assignments,
+                  "publish": _publish}[args.command](args)
     except (DatasetError, FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"python -m vae_helpers {args.command}: error: {error}", file=sys.stderr)
         return 2
     if getattr(args, "json", False):
         print(json.dumps(result))
-    return 0
+    return result.get("exit_status", 0)

@@ -7,10 +7,15 @@ venv's: ``pip install -e .`` there points the venv, not this machine's environme
 clone, and what is already installed here (torch, JupyterLab, the test tools) counts as
 installed, as it would after a first run.
 
-First block: ``python3 -m pip install -r requirements.txt && jupyter lab notebooks/00_start_here.ipynb``.
+Before the blocks: the one line that makes and enters a virtual environment (Debian's and
+Ubuntu's Python refuse system-wide installs); it runs as written in the clone and must give a
+``python3`` inside ``.venv``.
+
+First block: ``python3 -m pip install -r requirements.txt && jupyter lab --notebook-dir=. notebooks/00_start_here.ipynb``.
 The install runs as written; ``jupyter lab`` runs as written plus ``--no-browser``, a port on
-127.0.0.1 and a token, and must answer /api/status and list the notebooks (given a file,
-JupyterLab serves the file's folder, notebooks/, and opens the file).
+127.0.0.1 and a token, and must answer /api/status, serve the repository's root (a file alone
+would make JupyterLab serve the file's folder, notebooks/) and open 00_start_here.ipynb (the
+page it writes for the browser leads to /lab/tree/notebooks/00_start_here.ipynb).
 
 Second block: the test command. It is not run here (it would run this suite inside itself):
 its pytest part must be the command .ci/run runs, .ci/run must install requirements-ci.txt,
@@ -37,6 +42,14 @@ INSTALL_TIMEOUT = env_seconds("E2E_INSTALL_TIMEOUT", 600)
 def quick_start_blocks(readme: str) -> list:
     section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     return [block.strip() for block in re.findall(r"```bash\n(.*?)```", section, re.S)]
+
+
+def venv_line(readme: str) -> str:
+    """The inline command before the first block that makes and enters a virtual environment."""
+    before = readme.split("## Quick start", 1)[1].split("```bash", 1)[0]
+    commands = [code for code in re.findall(r"`([^`]+)`", before) if "-m venv" in code]
+    assert len(commands) == 1, f"the quick start must say, before its first command, how to make a venv: {before}"
+    return commands[0]
 
 
 class Newcomer:
@@ -70,8 +83,19 @@ def newcomer(tmp_path_factory) -> Newcomer:
 def test_the_quick_start_has_the_two_documented_blocks():
     blocks = quick_start_blocks((ROOT / "README.md").read_text())
     assert len(blocks) == 2, blocks
-    assert blocks[0].endswith("jupyter lab notebooks/00_start_here.ipynb"), blocks[0]
+    assert blocks[0].endswith("jupyter lab --notebook-dir=. notebooks/00_start_here.ipynb"), blocks[0]
     assert " && " in blocks[1] and "pytest" in blocks[1], blocks[1]
+    assert venv_line((ROOT / "README.md").read_text()) == "python3 -m venv .venv && . .venv/bin/activate"
+
+
+def test_the_venv_line_makes_and_enters_a_virtual_environment_in_the_clone(newcomer):
+    line = venv_line((newcomer.clone / "README.md").read_text())
+    result = newcomer.shell(f'{line} && python3 -c "import sys; print(sys.prefix)"', timeout=300)
+    assert result.returncode == 0, f"`{line}` failed in a fresh clone:\n{result.stdout[-3000:]}"
+    prefix = Path(result.stdout.strip().splitlines()[-1])
+    assert prefix == newcomer.clone / ".venv", f"after `{line}`, python3 runs in {prefix}"
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=newcomer.clone, capture_output=True, text=True)
+    assert ".venv" not in status.stdout, "the README's .venv must be ignored by git"
 
 
 def test_first_block_installs_the_package_and_jupyterlab_serves_the_notebooks(newcomer, tmp_path):
@@ -98,20 +122,22 @@ def test_first_block_installs_the_package_and_jupyterlab_serves_the_notebooks(ne
     try:
         status, body = server.api("/api/status")
         assert status == 200 and "started" in body, body
-        # Given a file, jupyter_server serves that file's folder (notebooks/) as its root and
-        # opens the file; given a folder it would serve the repository. Accept both.
+        # The repository's root is served (README, data/, docs/ in reach), not notebooks/ alone.
         status, listing = server.api("/api/contents")
         assert status == 200 and listing["type"] == "directory", listing
-        prefix = ""
-        if any(item["name"] == "notebooks" and item["type"] == "directory" for item in listing["content"]):
-            prefix = "notebooks/"
-            status, listing = server.api("/api/contents/notebooks")
-            assert status == 200 and listing["type"] == "directory", listing
+        top = {item["name"] for item in listing["content"]}
+        assert {"notebooks", "README.md", "docs"} <= top, f"JupyterLab serves a folder holding {sorted(top)}"
+        status, listing = server.api("/api/contents/notebooks")
+        assert status == 200 and listing["type"] == "directory", listing
         served = sorted(item["name"] for item in listing["content"] if item["type"] == "notebook")
         expected = sorted(path.name for path in (newcomer.clone / "notebooks").glob("*.ipynb"))
         assert served == expected and "00_start_here.ipynb" in served, (served, expected)
-        status, notebook = server.api(f"/api/contents/{prefix}00_start_here.ipynb")
+        status, notebook = server.api("/api/contents/notebooks/00_start_here.ipynb")
         assert status == 200 and notebook["type"] == "notebook" and notebook["content"]["cells"], status
+        # What the browser is sent to: jupyter_server writes it for the file given on the command line.
+        pages = list((server.state_dir / "runtime").glob("jpserver-file-to-run-*-open.html"))
+        assert len(pages) == 1, f"jupyter lab wrote no page that opens the notebook: {pages}"
+        assert re.search(r"/lab/tree/notebooks/00_start_here\.ipynb\?", pages[0].read_text()), pages[0].read_text()
     finally:
         server.stop()
     print(f"served {served}")
