@@ -1,6 +1,7 @@
 """Shared helpers of the end-to-end tests (imported by tests/e2e/conftest.py and the tests).
 """
 
+import importlib.util
 import json
 import os
 import secrets
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 import urllib.error
 import urllib.request
@@ -210,3 +212,80 @@ def run_logged(command, log_path: Path, timeout: float, **kwargs) -> subprocess.
         log.seek(start)
         output = log.read().decode(errors="replace")
     return subprocess.CompletedProcess(command, process.returncode, output, "")
+
+
+# ---------------------------------------------------------------------------- environments, the wheel
+
+def snapshot_repository(target: Path) -> Path:
+    """A one-commit git repository (branch main) of the files git would ship from the working tree:
+    tracked files plus untracked, not ignored ones (``git ls-files -co --exclude-standard``). In
+    CI, a clean checkout, that is exactly HEAD; on a developer's machine it also holds the
+    uncommitted edits, so notebooks and package match. A file git would not ship is missing here."""
+    listed = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if name.startswith("tests/e2e/output/"):       # this suite's screenshots, if not yet ignored
+            continue
+        source = ROOT / name
+        if source.is_file():                          # a deleted, not yet committed file is skipped
+            destination = target / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
+    git = ["git", "-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "-c", "commit.gpgsign=false",
+           "-c", "init.defaultBranch=main"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "snapshot of the working tree"]):
+        subprocess.run([*git, *command], cwd=target, check=True, capture_output=True)
+    return target
+
+
+def build_wheel(source: Path, out_dir: Path, log: Path, timeout: float = 600) -> Path:
+    """``python -m build --wheel`` of ``source`` (a snapshot, never the working tree, whose stale
+    build/ folder could leak into the wheel) into ``out_dir``; returns the one vae_helpers wheel."""
+    require(importlib.util.find_spec("build") is not None,
+            "the `build` package is needed to build the wheel (pip install -r requirements-ci.txt)")
+    result = run_logged([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out_dir),
+                         str(source)], log, timeout, cwd=source)
+    assert result.returncode == 0, f"python -m build --wheel failed:\n{result.stdout[-4000:]}"
+    wheels = sorted(Path(out_dir).glob("vae_helpers-*.whl"))
+    assert len(wheels) == 1, wheels
+    return wheels[0]
+
+
+def clean_environment() -> dict:
+    """os.environ without pytest's variables and PYTHONPATH/PYTHONHOME, for child processes."""
+    return {key: value for key, value in os.environ.items()
+            if key not in {"PYTHONPATH", "PYTHONHOME", "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST"}
+            and not key.startswith("PYTEST_XDIST")}
+
+
+def venv_environment(venv: Path) -> dict:
+    """clean_environment() with ``venv`` activated, for commands run in that venv."""
+    env = clean_environment()
+    env.update(VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+               PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_PROGRESS_BAR="off", PYTHONNOUSERSITE="1")
+    return env
+
+
+def make_layered_venv(path: Path, log: Path, timeout: float = 600) -> Path:
+    """A venv that sees what this interpreter sees, as Colab's kernel sees Colab's packages.
+
+    ``python -m venv --system-site-packages`` links a new venv to the *base* interpreter: run
+    from inside a venv, it would not see that venv's packages (torch, matplotlib, the test
+    tools). So when this interpreter runs in a venv, a .pth file in the new venv's site-packages
+    adds this venv's site-packages after the new venv's own, before the base interpreter's.
+    Packages installed into the new venv come first either way. Returns the new venv's python.
+    """
+    result = run_logged([sys.executable, "-m", "venv", "--system-site-packages", str(path)], log, timeout,
+                        cwd=path.parent)
+    assert result.returncode == 0, result.stdout[-3000:]
+    python = path / "bin" / "python"
+    if sys.prefix != sys.base_prefix:
+        inherited = []
+        for key in ("purelib", "platlib"):
+            directory = sysconfig.get_paths()[key]
+            if directory not in inherited and Path(directory).is_dir():
+                inherited.append(directory)
+        own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True, env=venv_environment(path)).stdout.strip()
+        Path(own, "_e2e_outer_venv.pth").write_text("".join(f"{directory}\n" for directory in inherited))
+    return python

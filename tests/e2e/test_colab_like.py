@@ -1,25 +1,23 @@
 """A Colab-like environment: ipywidgets 7.7.1, the machine's own torch, and vae_helpers
-installed the way the notebooks' Colab setup cell installs it.
+installed by the notebooks' own Colab setup cell, through its fallback: from a wheel.
 
-One virtual environment per test session (under pytest's tmp dir), made with
-``--system-site-packages`` so that it sees the torch installed here, as Colab's kernel sees
-Colab's torch. Into it: ipywidgets 7.7.1 with the extensions of its generation
-(widgetsnbextension 3.6, jupyterlab_widgets 1.x), then
-
-    pip install --quiet --no-deps "vae_helpers @ git+file://localhost<snapshot>"
-
-which is the Colab setup cell's command with the GitHub URL replaced by a local git
-repository (the "localhost" host keeps the URL valid PEP 508 for pip < 24 as well, whose
-parser rejects a git+file:/// URL without a host). The snapshot is a fresh git repository holding the files git would ship from this
-working tree (tracked files plus untracked, not ignored ones: ``git ls-files -co
---exclude-standard``). In CI, a clean checkout, that is exactly HEAD; on a developer's machine
-it also holds the uncommitted edits the notebooks under test may already use, so notebooks and
-package always match. pip clones it and builds a wheel from the clone, as on Colab, so a
-package file that git would not ship (a bundled data file, say) is missing here too.
+One virtual environment per test session (under pytest's tmp dir) that sees the packages of
+the interpreter running the tests, as Colab's kernel sees Colab's torch
+(``e2e_support.make_layered_venv``: from a system Python and from inside a venv alike). Into
+it: ipywidgets 7.7.1 with the extensions of its generation (widgetsnbextension 3.6,
+jupyterlab_widgets 1.x). Then the wheel: ``python -m build --wheel`` of a snapshot of the
+working tree (``e2e_support.snapshot_repository``: what git would ship, so a package file that
+git would not ship, a bundled data file say, is missing here too), put in a working folder as
+a learner uploads it to Colab. There the Colab setup cell (``Home.setup_cell()``, which
+tests/test_publish.py holds every notebook to) runs with ``google.colab`` present and its
+repository pointed at a git URL that does not exist: its install fails, it says so, and it
+installs the wheel with ``--no-deps``.
 
 Then: the kernel that nbval starts from that environment imports ipywidgets 7.7.1 and the
 installed (not the working tree's) vae_helpers; sliders (vae_helpers.widgets) and progress bars
-(tqdm.auto, through vh.fit) work there; and every notebook runs under nbval in smoke mode.
+(tqdm.auto, through vh.fit) work there; and every notebook runs under nbval in smoke mode. The
+setup cell's first path, the install from a git repository, is checked on its own: pip builds
+a wheel from ``git+file://localhost<snapshot>@main`` that carries the bundled data.
 """
 
 import json
@@ -29,74 +27,110 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from e2e_support import ROOT, env_seconds, notebooks, require, run_logged
+from e2e_support import (ROOT, build_wheel, clean_environment, env_seconds, make_layered_venv, notebooks, require, run_logged,
+                         snapshot_repository, venv_environment)
+from vae_helpers.publish import read_home
 
 pytestmark = pytest.mark.e2e
 
 NOTEBOOKS = notebooks()
 COLAB_PINS = ["ipywidgets==7.7.1", "widgetsnbextension>=3.6,<3.7", "jupyterlab_widgets>=1,<2"]
-TEST_TOOLS = ["pytest", "nbval", "ipykernel"]        # already satisfied through the system site
+TEST_TOOLS = ["pytest", "nbval", "ipykernel"]        # already satisfied through the inherited site
+BUNDLED = ["vae_helpers/bundled/mnist5k-images-idx3-ubyte.gz", "vae_helpers/bundled/mnist5k-labels-idx1-ubyte.gz"]
 INSTALL_TIMEOUT = env_seconds("E2E_INSTALL_TIMEOUT", 600)
 NOTEBOOK_TIMEOUT = env_seconds("E2E_NOTEBOOK_TIMEOUT", 600)
+UNREACHABLE = "git+file://localhost/nonexistent/vae-notebooks@main"   # a repository the install cannot reach
+
+RUN_SETUP_CELL = textwrap.dedent('''
+    """Run the Colab setup cell given as argv[1] as Colab would: with google.colab imported."""
+    import sys, types
+    sys.modules["google.colab"] = types.ModuleType("google.colab")
+    exec(compile(open(sys.argv[1]).read(), "setup cell", "exec"), {})
+''')
 
 
 class ColabVenv:
     def __init__(self, path: Path, log: Path):
         self.path, self.log = path, log
         self.python = str(path / "bin" / "python")
-        self.env = {key: value for key, value in os.environ.items()
-                    if key not in {"PYTHONPATH", "PYTHONHOME", "PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER",
-                                   "PYTEST_XDIST_TESTRUNUID", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_CURRENT_TEST"}}
-        self.env.update(VIRTUAL_ENV=str(path), PATH=f"{path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-                        VAE_SMOKE=os.environ.get("VAE_SMOKE", "1"), PIP_DISABLE_PIP_VERSION_CHECK="1",
-                        PIP_PROGRESS_BAR="off", PYTHONNOUSERSITE="1")
+        self.env = venv_environment(path)
+        self.env.update(VAE_SMOKE=os.environ.get("VAE_SMOKE", "1"))
 
     def run(self, *args, timeout: float = INSTALL_TIMEOUT, cwd: Path = ROOT) -> subprocess.CompletedProcess:
         return run_logged([*args], self.log, timeout, cwd=cwd, env=self.env)
 
 
-def snapshot_repository(target: Path) -> Path:
-    """A one-commit git repository of the files git would ship from the working tree."""
-    listed = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        if name.startswith("tests/e2e/output/"):       # this suite's screenshots, if not yet ignored
-            continue
-        source = ROOT / name
-        if source.is_file():                          # a deleted, not yet committed file is skipped
-            destination = target / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination)
-    git = ["git", "-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "-c", "commit.gpgsign=false",
-           "-c", "init.defaultBranch=main"]
-    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "snapshot of the working tree"]):
-        subprocess.run([*git, *command], cwd=target, check=True, capture_output=True)
-    return target
+@pytest.fixture(scope="session")
+def snapshot(tmp_path_factory) -> Path:
+    require(shutil.which("git") is not None, "git is needed to snapshot the repository")
+    return snapshot_repository(tmp_path_factory.mktemp("snapshot") / "vae-notebooks")
 
 
 @pytest.fixture(scope="session")
-def colab_venv(tmp_path_factory) -> ColabVenv:
-    require(shutil.which("git") is not None, "git is needed to install vae_helpers from a git URL")
+def setup_cell_output(tmp_path_factory, snapshot) -> dict:
+    """The Colab-like venv, after the Colab setup cell fell back to an uploaded wheel."""
     base = tmp_path_factory.mktemp("colab_like")
     venv = ColabVenv(base / "venv", base / "install.log")
-    result = run_logged([sys.executable, "-m", "venv", "--system-site-packages", str(venv.path)], venv.log,
-                        INSTALL_TIMEOUT, cwd=base)
-    assert result.returncode == 0, result.stdout[-3000:]
+    make_layered_venv(venv.path, venv.log, INSTALL_TIMEOUT)
     # Colab ships a recent pip; the one ensurepip bundles can be older than the machine's.
     result = venv.run(venv.python, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     assert result.returncode == 0, result.stdout[-3000:]
     result = venv.run(venv.python, "-m", "pip", "install", "--quiet", *COLAB_PINS, *TEST_TOOLS)
     assert result.returncode == 0, f"installing {COLAB_PINS} failed:\n{result.stdout[-3000:]}"
-    snapshot = snapshot_repository(base / "vae-notebooks")
-    # The notebooks' Colab setup cell, with its GitHub URL pointed at the local snapshot.
-    result = venv.run(venv.python, "-m", "pip", "install", "--quiet", "--no-deps",
-                      f"vae_helpers @ git+file://localhost{snapshot}", cwd=base)
-    assert result.returncode == 0, f"the Colab setup cell's install failed:\n{result.stdout[-3000:]}"
-    return venv
+
+    content = base / "content"                      # Colab's working folder, the wheel uploaded into it
+    content.mkdir()
+    wheel = build_wheel(snapshot, base / "dist", venv.log, INSTALL_TIMEOUT)
+    shutil.copy2(wheel, content / wheel.name)
+    home = read_home(ROOT)
+    cell = home.setup_cell()
+    configured = f'REPOSITORY = "git+{home.url}@{home.branch}"'
+    assert cell.count(configured) == 1, cell
+    (base / "setup_cell.py").write_text(cell.replace(configured, f'REPOSITORY = "{UNREACHABLE}"'))
+    (base / "run_setup_cell.py").write_text(RUN_SETUP_CELL)
+    result = venv.run(venv.python, str(base / "run_setup_cell.py"), str(base / "setup_cell.py"), cwd=content)
+    return {"venv": venv, "wheel": wheel, "returncode": result.returncode, "output": result.stdout}
+
+
+@pytest.fixture(scope="session")
+def colab_venv(setup_cell_output) -> ColabVenv:
+    assert setup_cell_output["returncode"] == 0, \
+        f"the Colab setup cell did not install the wheel:\n{setup_cell_output['output'][-3000:]}"
+    return setup_cell_output["venv"]
+
+
+def test_setup_cell_says_the_repository_failed_and_installs_the_uploaded_wheel(setup_cell_output):
+    output, wheel, venv = setup_cell_output["output"], setup_cell_output["wheel"], setup_cell_output["venv"]
+    assert setup_cell_output["returncode"] == 0, output[-3000:]
+    assert f"Could not install vae_helpers from {UNREACHABLE}" in output, output[-3000:]
+    assert f"Installing {wheel.name} from the working folder instead." in output, output[-3000:]
+    shown = venv.run(venv.python, "-m", "pip", "show", "-f", "vae_helpers", cwd=venv.path)
+    assert shown.returncode == 0 and "Version: " in shown.stdout, shown.stdout[-2000:]
+    location = Path(re.search(r"^Location: (.*)$", shown.stdout, re.M).group(1))
+    assert location.is_relative_to(venv.path), f"vae_helpers is installed in {location}, not the Colab-like venv"
+    assert all(name in shown.stdout for name in BUNDLED), "the installed package lacks the bundled data"
+    assert "Editable project location" not in shown.stdout
+
+
+def test_the_wheel_carries_the_bundled_data(setup_cell_output):
+    names = zipfile.ZipFile(setup_cell_output["wheel"]).namelist()
+    assert all(name in names for name in BUNDLED), [name for name in names if "bundled" in name]
+
+
+def test_pip_builds_the_package_with_its_data_from_a_git_url_with_a_branch(snapshot, tmp_path):
+    """The setup cell's first path: ``vae_helpers @ git+<repository>@<branch>``, here a local
+    git repository (the "localhost" host keeps the URL valid PEP 508 for pip < 24 as well)."""
+    result = run_logged([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path),
+                         f"vae_helpers @ git+file://localhost{snapshot}@main"], tmp_path / "pip.log", INSTALL_TIMEOUT,
+                        cwd=tmp_path, env=clean_environment())
+    assert result.returncode == 0, f"pip could not build vae_helpers from the git URL:\n{result.stdout[-3000:]}"
+    wheel = next(tmp_path.glob("vae_helpers-*.whl"))
+    assert all(name in zipfile.ZipFile(wheel).namelist() for name in BUNDLED)
 
 
 KERNEL_CHECK = textwrap.dedent('''
