@@ -125,3 +125,15 @@ def test_the_instructors_guide_lists_every_graded_exercise_and_its_points():
 
     guide = (ROOT / "docs" / "instructors.md").read_text()
     assert points_table(ROOT / "notebooks") in guide, "regenerate the table with vae_helpers.assignments.points_table"
+
+
+def test_the_command_never_writes_over_the_solution_notebooks(tmp_path):
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    original = (ROOT / "notebooks" / "01_probability_basics.ipynb").read_bytes()
+    (source / "01_probability_basics.ipynb").write_bytes(original)
+    for extra in ([], ["--force"]):
+        result = subprocess.run([sys.executable, "-m", "vae_helpers", "assignments", "--source", str(source),
+                                 "--out", str(source), *extra], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode != 0 and "would replace the solutions" in result.stderr, result.stderr
+        assert (source / "01_probability_basics.ipynb").read_bytes() == original

@@ -161,12 +161,21 @@ def solution_lines(notebook) -> list:
     return found
 
 
+def refuse_solution_folder(source_folder, out_folder) -> None:
+    """Raise ``ValueError`` when ``out_folder`` is ``source_folder``: the student versions would
+    replace the notebooks with solutions (even with --force)."""
+    if Path(out_folder).resolve() == Path(source_folder).resolve():
+        raise ValueError(f"--out {out_folder} is the folder of the notebooks with solutions: writing the student "
+                         "versions there would replace the solutions; choose another folder")
+
+
 def write_student_versions(source_folder, out_folder) -> list:
     """Write the student version of every ``NN_*.ipynb`` in ``source_folder`` into ``out_folder``."""
     source_folder, out_folder = Path(source_folder), Path(out_folder)
     notebooks = sorted(source_folder.glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
         raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {source_folder}")
+    refuse_solution_folder(source_folder, out_folder)
     out_folder.mkdir(parents=True, exist_ok=True)
     written = []
     for path in notebooks:

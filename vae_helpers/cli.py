@@ -160,8 +160,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _assignments(args) -> dict:
-    from .assignments import write_student_versions
+    from .assignments import refuse_solution_folder, write_student_versions
 
+    refuse_solution_folder(args.source, args.out)
     names = [path.name for path in sorted(Path(args.source).glob("[0-9][0-9]_*.ipynb"))]
     _check_out_folder(args.out, args.force, names)
     written = write_student_versions(args.source, args.out)
