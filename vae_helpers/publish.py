@@ -37,7 +37,8 @@ _BADGE_LINE = re.compile(r"^\[!\[Open In Colab\]\([^)\s]*\)\]\(https://colab\.re
 # URLs that name a repository of the series, in Markdown and in cells.
 _COLAB_URL = re.compile(r"https://colab\.research\.google\.com/github/(?P<slug>[^/\s)]+/[^/\s)]+)/blob/"
                         r"(?P<branch>[^\s)]+?)/notebooks/")
-_GIT_INSTALL = re.compile(r"git\+https://github\.com/(?P<slug>[^/\s\"'@)]+/[^/\s\"'@)]+?)(?:\.git)?(?:@(?P<branch>[^\s\"')]+))?(?=[\s\"')]|$)")
+_GIT_INSTALL = re.compile(r"git\+https://github\.com/(?P<slug>[^/\s\"'@)]+/[^/\s\"'@)]+?)(?:\.git)?"
+                          r"(?:@(?P<branch>[^\s\"')]+))?(?=[\s\"')]|$)")
 
 SETUP_CELL_TEMPLATE = '''\
 # Colab only: install the series' helper package, vae_helpers, from the repository or, if that
@@ -148,9 +149,21 @@ def _lines(text: str) -> list:
     return text.splitlines(keepends=True)
 
 
-def _notebook_json(notebook) -> str:
-    """nbformat's own layout: indent 1, sorted keys, non-ASCII kept, final newline."""
-    return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+def _notebook_json(notebook, sort_keys: bool = True, ensure_ascii: bool = False, end: str = "\n") -> str:
+    """A notebook as JSON with indent 1; by default nbformat's own layout (sorted keys, non-ASCII
+    kept, final newline)."""
+    return json.dumps(notebook, indent=1, sort_keys=sort_keys, ensure_ascii=ensure_ascii) + end
+
+
+def _layout_of(text: str, notebook) -> dict:
+    """The keyword arguments of :func:`_notebook_json` that reproduce ``text`` byte for byte, or None."""
+    for sort_keys in (True, False):
+        for ensure_ascii in (False, True):
+            for end in ("\n", ""):
+                layout = dict(sort_keys=sort_keys, ensure_ascii=ensure_ascii, end=end)
+                if _notebook_json(notebook, **layout) == text:
+                    return layout
+    return None
 
 
 def _new_cell_id(cells) -> str:
@@ -165,9 +178,10 @@ def _published_notebook(path: Path, old: Home, new: Home):
     """(new file text, [what changed]) for one notebook; raises PublishError when its layout is not nbformat's."""
     text = path.read_text(encoding="utf-8")
     notebook = json.loads(text)
-    if _notebook_json(notebook) != text:
-        raise PublishError(f"{path} is not laid out as Jupyter saves notebooks (JSON, indent 1, sorted keys); "
-                           "open and save it in Jupyter first, so that publish changes nothing but links")
+    layout = _layout_of(text, notebook)
+    if layout is None:
+        raise PublishError(f"{path} is not laid out as Jupyter saves notebooks (JSON with indent 1); open and "
+                           "save it in Jupyter first, so that publish changes nothing but links")
     cells = notebook["cells"]
     changes = []
     if not cells or cells[0]["cell_type"] != "markdown":
@@ -203,7 +217,7 @@ def _published_notebook(path: Path, old: Home, new: Home):
         if retargeted != source:
             cell["source"] = _lines(retargeted)
             changes.append(f"links in cell {index}")
-    return _notebook_json(notebook), changes
+    return _notebook_json(notebook, **layout), changes
 
 
 def _published_pyproject(text: str, new: Home) -> str:
@@ -292,7 +306,8 @@ def find_disagreements(root=".") -> list:
         title = "".join(cells[0]["source"]) if cells and cells[0]["cell_type"] == "markdown" else ""
         if title.partition("\n")[0] != home.badge(path.name):
             problems.append(f"{name}: the first line of the first cell is not the badge {home.badge(path.name)}")
-        setup_ok = len(cells) > 1 and cells[1]["cell_type"] == "code" and "".join(cells[1]["source"]) == home.setup_cell()
+        setup_ok = (len(cells) > 1 and cells[1]["cell_type"] == "code"
+                    and "".join(cells[1]["source"]) == home.setup_cell())
         if not setup_ok:
             problems.append(f"{name}: the second cell is not the Colab setup cell for {home.slug}@{home.branch} "
                             "(python -m vae_helpers publish writes it)")

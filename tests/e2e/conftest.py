@@ -7,7 +7,8 @@ the run and appended to tests/e2e/output/timings.jsonl; screenshots go to
 tests/e2e/output/screens (and /tmp/e2e_screens). Helpers live in e2e_support.py.
 
 Needs: Debian's chromium (.ci/install_browser), the playwright package (never `playwright
-install`), git, and PyPI for the Colab-like and quick-start venvs. Bounds, in seconds, that a
+install`), the build package (the wheel), git, and PyPI for the Colab-like and quick-start
+venvs. They run from a system Python and from inside a venv alike (e2e_support.make_layered_venv). Bounds, in seconds, that a
 slow machine may raise: E2E_NOTEBOOK_TIMEOUT (600, one notebook), E2E_REDRAW_TIMEOUT (120, one
 slider move), E2E_INSTALL_TIMEOUT (600, one pip command); E2E_CHROMIUM (/usr/bin/chromium).
 """

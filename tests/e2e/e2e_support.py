@@ -272,8 +272,9 @@ def make_layered_venv(path: Path, log: Path, timeout: float = 600) -> Path:
     ``python -m venv --system-site-packages`` links a new venv to the *base* interpreter: run
     from inside a venv, it would not see that venv's packages (torch, matplotlib, the test
     tools). So when this interpreter runs in a venv, a .pth file in the new venv's site-packages
-    adds this venv's site-packages after the new venv's own, before the base interpreter's.
-    Packages installed into the new venv come first either way. Returns the new venv's python.
+    adds this venv's site-packages (with their own .pth files) after the new venv's own, before
+    the base interpreter's. Packages installed into the new venv come first either way.
+    Returns the new venv's python.
     """
     result = run_logged([sys.executable, "-m", "venv", "--system-site-packages", str(path)], log, timeout,
                         cwd=path.parent)
@@ -287,5 +288,6 @@ def make_layered_venv(path: Path, log: Path, timeout: float = 600) -> Path:
                 inherited.append(directory)
         own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              capture_output=True, text=True, check=True, env=venv_environment(path)).stdout.strip()
-        Path(own, "_e2e_outer_venv.pth").write_text("".join(f"{directory}\n" for directory in inherited))
+        Path(own, "_e2e_outer_venv.pth").write_text(
+            "".join(f"import site; site.addsitedir({directory!r})\n" for directory in inherited))
     return python

@@ -1,11 +1,11 @@
 """A newcomer's path: clone the repository and follow the README's quick start as written.
 
 The clone is ``git clone`` of this repository's HEAD (what a newcomer gets; uncommitted edits
-are not in it). Its commands run in a virtual environment made with
-``--system-site-packages`` whose bin/ comes first on PATH, so ``python3`` in the README is the
-venv's: ``pip install -e .`` there points the venv, not this machine's environment, at the
-clone, and what is already installed here (torch, JupyterLab, the test tools) counts as
-installed, as it would after a first run.
+are not in it). Its commands run in a virtual environment that sees what the interpreter
+running these tests sees (``e2e_support.make_layered_venv``, from a system Python or a venv)
+and whose bin/ comes first on PATH, so ``python3`` in the README is the venv's: ``pip install
+-e .`` there points the venv, not this machine's environment, at the clone, and what is already
+installed here (torch, JupyterLab, the test tools) counts as installed, as after a first run.
 
 Before the blocks: the one line that makes and enters a virtual environment (Debian's and
 Ubuntu's Python refuse system-wide installs); it runs as written in the clone and must give a
@@ -27,12 +27,11 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from e2e_support import ROOT, LabServer, env_seconds, require, run_logged
+from e2e_support import ROOT, LabServer, env_seconds, make_layered_venv, require, run_logged
 
 pytestmark = pytest.mark.e2e
 
@@ -74,9 +73,7 @@ def newcomer(tmp_path_factory) -> Newcomer:
     clone = base / "vae-notebooks"
     result = run_logged(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], log, 300, cwd=base)
     assert result.returncode == 0, result.stdout
-    result = run_logged([sys.executable, "-m", "venv", "--system-site-packages", str(base / "venv")], log, 300,
-                        cwd=base)
-    assert result.returncode == 0, result.stdout
+    make_layered_venv(base / "venv", log, 300)
     return Newcomer(clone, base / "venv", log)
 
 
