@@ -47,6 +47,14 @@ def check_batch(x: torch.Tensor) -> None:
         raise ValueError("the batch is empty: expected images of shape (B, 1, 28, 28) with B >= 1, got B = 0")
 
 
+def _autocast_enabled(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` (torch < 2.4 has no argument and a CPU variant)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
 def hidden_widths(hidden_dims) -> tuple:
     """``hidden_dims`` as a tuple of positive ints, or a ``ValueError`` that says what was expected."""
     if isinstance(hidden_dims, int) or not hasattr(hidden_dims, "__iter__"):
@@ -141,7 +149,7 @@ class ImageModel(nn.Module):
         on a GPU only in the first batch the model sees, so that training does not wait on them."""
         check_batch(x)
         weights_dtype = next(self.parameters()).dtype
-        if x.dtype != weights_dtype and not torch.is_autocast_enabled(x.device.type):
+        if x.dtype != weights_dtype and not _autocast_enabled(x.device.type):
             raise TypeError(f"the images are {x.dtype} but the model's weights are {weights_dtype}: "
                             f"convert the images with x.to({weights_dtype})")
         if x.device.type == "cpu" or not getattr(self, "_pixels_checked", False):
