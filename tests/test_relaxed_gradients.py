@@ -1,0 +1,78 @@
+"""Exact gradients by enumeration, the soft and straight-through estimators, the Concrete density."""
+
+import math
+
+import torch
+from torch.distributions import RelaxedOneHotCategorical
+from torch.distributions.relaxed_categorical import ExpRelaxedCategorical
+
+import vae_helpers as vh
+from vae_helpers import relaxed_gradients as rg
+
+LOGITS = torch.tensor([1.0, 0.0, -0.5], dtype=torch.float64)
+WEIGHTS = torch.tensor([2.0, -1.0, 0.5], dtype=torch.float64)
+
+
+def quadratic(y):
+    return ((y * WEIGHTS.to(y.dtype)).sum(-1) - 0.5) ** 2
+
+
+def test_exact_gradient_is_the_softmax_covariance_formula():
+    probs = torch.softmax(LOGITS, -1)
+    values = quadratic(torch.eye(3, dtype=torch.float64))
+    expected = probs * (values - (probs * values).sum())
+    assert torch.allclose(rg.exact_gradient(LOGITS, quadratic), expected, atol=1e-12)
+
+
+def test_rows_of_sampled_gradients_are_single_draw_gradients():
+    generator = torch.Generator().manual_seed(0)
+    rows = rg.sampled_gradients(LOGITS, quadratic, 0.5, 4, hard=False, generator=generator)
+    again = torch.Generator().manual_seed(0)
+    for row in rows:
+        leaf = LOGITS.clone().requires_grad_(True)
+        y = vh.gumbel_softmax(leaf, tau=0.5, generator=again)
+        (gradient,) = torch.autograd.grad(quadratic(y), leaf)
+        assert torch.allclose(row, gradient, atol=1e-12)
+
+
+def test_soft_estimator_bias_vanishes_as_tau_falls_and_straight_through_stays_biased():
+    study_soft = rg.estimator_study(LOGITS, quadratic, (0.05, 1.0), 20_000, hard=False)
+    study_hard = rg.estimator_study(LOGITS, quadratic, (0.05, 1.0), 20_000, hard=True)
+    assert study_soft["bias"][0] < study_soft["bias"][1]
+    assert study_soft["variance"][0] > study_soft["variance"][1]
+    assert study_hard["bias"][0] > 5 * study_hard["bias_standard_error"][0]
+
+
+def test_a_linear_function_has_an_unbiased_straight_through_gradient_only_in_the_limit():
+    linear = lambda y: (y * WEIGHTS.to(y.dtype)).sum(-1)  # noqa: E731
+    study = rg.estimator_study(LOGITS, linear, (0.01,), 20_000, hard=False)
+    assert study["bias"][0] < 5 * study["bias_standard_error"][0] + 1e-3
+
+
+def test_concrete_density_matches_torch_and_integrates_to_one_for_two_classes():
+    logits = torch.randn(6, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for tau in (0.3, 1.0, 2.5):
+        torch.manual_seed(2)
+        y = RelaxedOneHotCategorical(torch.tensor(tau, dtype=torch.float64), logits=logits).sample()
+        ours = rg.concrete_log_density(y, logits, tau)
+        theirs = RelaxedOneHotCategorical(torch.tensor(tau, dtype=torch.float64), logits=logits).log_prob(y)
+        assert torch.allclose(ours, theirs, atol=1e-8)
+        exp_theirs = ExpRelaxedCategorical(torch.tensor(tau, dtype=torch.float64), logits=logits).log_prob(y.log())
+        assert torch.allclose(rg.exp_concrete_log_density(y.log(), logits, tau), exp_theirs, atol=1e-8)
+    # K = 2: the density of y_1 on (0, 1) integrates to 1.
+    grid = torch.linspace(1e-6, 1 - 1e-6, 200_001, dtype=torch.float64)
+    y = torch.stack([grid, 1 - grid], -1)
+    density = rg.concrete_log_density(y, torch.tensor([0.7, -0.2], dtype=torch.float64), 0.8).exp()
+    assert math.isclose(torch.trapezoid(density, grid).item(), 1.0, abs_tol=1e-3)
+
+
+def test_relaxed_bound_is_a_bound_that_rises_with_k():
+    torch.manual_seed(3)
+    model = vh.CategoricalVAE(n_latents=3, n_classes=4, hidden_dims=(16,))
+    x = torch.bernoulli(torch.full((5, 1, 28, 28), 0.3))
+    with torch.no_grad():
+        weights = rg.relaxed_log_weights(model, x, tau=0.7, prior_tau=0.7, k=400)
+    elbo = weights.mean(0)
+    bound = torch.logsumexp(weights, 0) - math.log(400)
+    assert torch.isfinite(weights).all() and weights.shape == (400, 5)
+    assert torch.all(bound >= elbo)
