@@ -26,7 +26,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 NOTEBOOK_GLOB = "notebooks/[0-9][0-9]_*.ipynb"
-MARKDOWN_GLOBS = ("README.md", "docs/*.md", "data/README.md")
+MARKDOWN_GLOBS = ("README.md", "docs/**/*.md", "data/README.md")
 SETUP_CELL_MARKER = '"google.colab" in sys.modules'
 
 _OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})"
@@ -246,7 +246,7 @@ def publish(root, repository: str = None, branch: str = None, dry_run: bool = Fa
 
     Rewrites, in place: the home in pyproject.toml, each notebook's badge (first line of the
     first cell) and setup cell (the second cell; both added when missing), and every link that
-    names the old home in the notebooks' Markdown and code, README.md, docs/*.md and
+    names the old home in the notebooks' Markdown and code, README.md, docs/ (all .md) and
     data/README.md. Nothing else changes: not outputs, not cell ids, not metadata. ``branch``
     defaults to the configured branch. With ``dry_run`` nothing is written.
 
