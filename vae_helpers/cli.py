@@ -18,8 +18,9 @@ from .fast_training import PRECISIONS
 from .losses import iwae_bound
 from .models import Autoencoder, CategoricalVAE, GaussianVAE
 from .training import check_output_path, evaluate, fit, load_checkpoint, save_checkpoint
+from .vq import VQVAE
 
-MODEL_CHOICES = ("ae", "gaussian", "conv", "categorical")
+MODEL_CHOICES = ("ae", "gaussian", "conv", "categorical", "vqvae")
 RUNS_FOLDER = Path("runs")
 RUN_FILES = ("model.pt", "samples.png")
 
@@ -80,6 +81,8 @@ def _build_model(kind: str, latent_dim):
         return GaussianVAE(latent_dim=latent_dim or 20, hidden_dims=(400,))
     if kind == "conv":
         return GaussianVAE(latent_dim=latent_dim or 20, architecture="conv")
+    if kind == "vqvae":
+        return VQVAE(n_codes=latent_dim or 64, codebook_update="ema", dead_code_threshold=0.03)
     return CategoricalVAE(n_latents=latent_dim or 30)
 
 
@@ -91,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model, write a checkpoint and a grid of samples")
     train.add_argument("--model", choices=MODEL_CHOICES, default="gaussian",
                        help="ae: autoencoder; gaussian: MLP VAE 784-400-20; conv: convolutional VAE; "
-                            "categorical: 30 x 10 Gumbel-Softmax VAE")
+                            "categorical: 30 x 10 Gumbel-Softmax VAE; vqvae: VQ-VAE, 7 x 7 codes from a codebook "
+                            "of 64 (EMA updates, dead-code reset)")
     train.add_argument("--dataset", choices=tuple(DATASETS), default="mnist", help="the images to train on")
     train.add_argument("--data-root", type=Path, default=None,
                        help="folder holding MNIST/raw or FashionMNIST/raw; a folder named here must hold the files. "
@@ -103,8 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=_positive_int, default=128, help="images per training step")
     train.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="Adam's learning rate")
     train.add_argument("--latent-dim", type=_positive_int, default=None,
-                       help="latent dimensions (categorical: number of 10-class variables); None: 2 for ae, "
-                            "20 for gaussian and conv, 30 for categorical")
+                       help="latent dimensions (categorical: number of 10-class variables; vqvae: codebook "
+                            "size K); None: 2 for ae, 20 for gaussian and conv, 30 for categorical, 64 for vqvae")
     train.add_argument("--preprocessing", choices=PREPROCESSINGS, default=DEFAULT_PREPROCESSING,
                        help="dynamic: training pixels binarized afresh each batch, test pixels "
                             "binarized once with the series' fixed seed; static: training pixels binarized "
@@ -150,9 +154,10 @@ def _parser() -> argparse.ArgumentParser:
     publish = commands.add_parser("publish", help="point every badge, Colab setup cell and link at a repository "
                                                   "(your fork); see vae_helpers.publish")
     publish.add_argument("repository", nargs="?",
-                         help="OWNER/NAME on GitHub (default: the home in pyproject.toml, to bring all in line)")
-    publish.add_argument("--branch", help="the branch the notebooks are on (default: the configured one)")
-    publish.add_argument("--root", type=Path, default=Path("."), help="the clone of the series (default: .)")
+                         help="OWNER/NAME on GitHub; without it, everything is brought in line with the home "
+                              "in pyproject.toml")
+    publish.add_argument("--branch", help="the branch the notebooks are on; without it, the configured one")
+    publish.add_argument("--root", type=Path, default=Path("."), help="the clone of the series")
     publish.add_argument("--dry-run", action="store_true", help="say what would change and write nothing")
     publish.add_argument("--check", action="store_true",
                          help="change nothing; list what disagrees with the configured home, exit 1 if any")
@@ -249,6 +254,12 @@ def _evaluate(args) -> dict:
     if isinstance(model, Autoencoder):
         print(f"reconstruction loss: {figures['loss']:.2f} nats per image (an autoencoder has no ELBO)")
         return dict(result, reconstruction_loss_nats=figures["loss"])
+    if isinstance(model, VQVAE):  # a point-mass q: the ELBO is exact given the prior, no sampling to do
+        print(f"rate (uniform prior over {model.n_codes} codes, 49 log K): {figures['kl']:.2f} nats per image")
+        print(f"distortion -log p(x|z_q): {figures['reconstruction']:.2f} nats per image")
+        print(f"total, a bound on -log p(x): {figures['loss']:.2f} nats per image")
+        return dict(result, rate_nats=figures["kl"], distortion_nats=figures["reconstruction"],
+                    total_nats=figures["loss"], neg_elbo_nats=figures["loss"])
     total, count = 0.0, 0
     with torch.no_grad():
         for x, _ in batches:

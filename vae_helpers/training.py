@@ -236,6 +236,8 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
         with autocast():
             parts = model.loss_parts(x, y) if getattr(model, "uses_labels", False) else model.loss_parts(x)
         loss = -(parts.log_likelihood - kl_weight * parts.kl)
+        if hasattr(parts, "extra_loss"):  # terms outside the ELBO, e.g. a VQ-VAE's codebook and commitment
+            loss = loss + parts.extra_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -1,0 +1,86 @@
+"""Checks of notebook 09's exercises (VQ-VAE). The references are the package's
+(:mod:`vae_helpers.vq`); the learner's functions run on fresh random inputs."""
+
+import math
+
+import torch
+
+from ..vq import codebook_perplexity, vector_quantize
+from . import check_function
+
+__all__ = ["check_vector_quantize", "check_perplexity"]
+
+
+def _vectors_and_codebook(generator: torch.Generator) -> tuple:
+    """z_e (B, 7, 7, D) and a codebook (K, D) of random sizes."""
+    batch = int(torch.randint(2, 5, (), generator=generator))
+    dim = int(torch.randint(2, 9, (), generator=generator))
+    n_codes = int(torch.randint(3, 20, (), generator=generator))
+    return (torch.randn(batch, 7, 7, dim, generator=generator),
+            torch.randn(n_codes, dim, generator=generator))
+
+
+def _code_of(z_e, codebook, score):
+    return codebook[score(z_e.reshape(-1, z_e.shape[-1]), codebook).reshape(*z_e.shape[:-1])]
+
+
+def check_vector_quantize(function) -> None:
+    """Exercise 1: ``vector_quantize(z_e, codebook)`` returns the straight-through tensor
+    (..., D): the nearest code's value, the identity gradient to z_e."""
+    codebook = torch.tensor([[0.0, 0.0], [3.0, 4.0], [-1.0, 2.0]])
+    check_function(
+        "Exercise 1", function,
+        reference=lambda z_e, codebook: vector_quantize(z_e, codebook).straight_through,
+        make_inputs=_vectors_and_codebook, gradient_of=(0,),
+        cases=[((codebook[[2, 1]].clone(), codebook), codebook[[2, 1]],
+                "a vector equal to a code must come back as that code"),
+               ((torch.tensor([[2.9, 3.8]]), codebook), codebook[[1]],
+                "a vector next to a code must come back as that code (nearest in Euclidean distance)")],
+        mistakes=[
+            (lambda z_e, codebook: z_e, "it returns the encoder output unquantized: the forward value must be "
+                                        "the nearest code"),
+            (lambda z_e, codebook: _code_of(z_e, codebook, lambda z, c: torch.cdist(z, c).argmax(1)),
+             "it picks the farthest code, not the nearest (argmax instead of argmin?)"),
+            (lambda z_e, codebook: _code_of(z_e, codebook, lambda z, c: (z @ c.t()).argmax(1)),
+             "it picks the code with the largest dot product; the nearest code in Euclidean distance is "
+             "wanted (the codes' lengths matter)"),
+        ],
+        hint="z_q = codebook[argmin_k ||z_e - e_k||^2]; return z_e + (z_q - z_e).detach()")
+
+
+def _indices(generator: torch.Generator) -> tuple:
+    """Code indices (B, 7, 7) drawn unevenly from K codes, some of them unused, and K."""
+    n_codes = int(torch.randint(4, 40, (), generator=generator))
+    weights = torch.rand(n_codes, generator=generator) ** 3
+    weights[torch.randperm(n_codes, generator=generator)[: n_codes // 4]] = 0.0
+    batch = int(torch.randint(1, 6, (), generator=generator))
+    indices = torch.multinomial(weights, batch * 49, replacement=True, generator=generator).view(batch, 7, 7)
+    return indices, n_codes
+
+
+def _entropy(indices, n_codes):
+    return math.log(float(codebook_perplexity(indices, n_codes)))
+
+
+def check_perplexity(function) -> None:
+    """Exercise 2: ``perplexity(indices, n_codes)``: exp of the entropy (nats) of the codes'
+    frequencies, a number between 1 and K (a tensor of shape () or a Python float)."""
+    check_function(
+        "Exercise 2", function,
+        reference=lambda indices, n_codes: float(codebook_perplexity(indices, n_codes)),
+        make_inputs=_indices, rtol=1e-4, atol=1e-6,
+        cases=[((torch.arange(6).repeat(3), 6), 6.0, "six codes used equally often have a perplexity of 6"),
+               ((torch.full((2, 7, 7), 3), 8), 1.0, "a single code used everywhere has a perplexity of 1"),
+               ((torch.tensor([0, 1, 1, 2, 2, 2, 2, 2]), 10),
+                math.exp(-(1 / 8 * math.log(1 / 8) + 2 / 8 * math.log(2 / 8) + 5 / 8 * math.log(5 / 8))),
+                "uneven use: the perplexity is exp(-sum_k p_k log p_k) over the codes' frequencies p_k "
+                "(unused codes add 0)")],
+        mistakes=[
+            (lambda indices, n_codes: _entropy(indices, n_codes),
+             "it returns the entropy itself; the perplexity is its exponential"),
+            (lambda indices, n_codes: float(torch.unique(indices).numel()),
+             "it counts the codes in use; the perplexity weighs them by how often each is used"),
+            (lambda indices, n_codes: float(n_codes),
+             "it returns the codebook size; the perplexity depends on how the codes are used"),
+        ],
+        hint="p_k = (number of positions using code k) / (number of positions)")
