@@ -1,0 +1,109 @@
+"""Notebook 04's exercise checks: right answers pass in any dtype, wrong methods fail with a
+message that names the mistake and gives nothing away, and the nbgrader round trip grades."""
+
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from tests.exercises.support import expect_failure, expect_pass, nbgrader_round_trip
+from vae_helpers.checks import nb04
+
+
+# ----------------------------------------------------------------------------- Exercise 1: the sampler
+
+def test_right_samplers_pass():
+    expect_pass(nb04.check_reparameterized_sample, lambda loc, log_var: loc + torch.exp(0.5 * log_var) * torch.randn_like(loc))
+    expect_pass(nb04.check_reparameterized_sample, lambda loc, log_var: Normal(loc, (0.5 * log_var).exp()).rsample())
+    expect_pass(nb04.check_reparameterized_sample,
+                lambda loc, log_var: (loc.double() + (0.5 * log_var.double()).exp() * torch.randn(loc.shape, dtype=torch.float64)))
+
+
+@pytest.mark.parametrize("sampler, says", [
+    (lambda loc, log_var: loc + torch.exp(0.5 * log_var) * torch.rand_like(loc), "uniform"),
+    (lambda loc, log_var: torch.randn_like(loc), "ignores loc and sigma"),
+    (lambda loc, log_var: loc + torch.exp(log_var) * torch.randn_like(loc), "variance"),
+    (lambda loc, log_var: loc + log_var * torch.randn_like(loc), "log_var itself"),
+    (lambda loc, log_var: Normal(loc, (0.5 * log_var).exp()).sample(), "not differentiable"),
+    (lambda loc, log_var: loc, "no noise"),
+    (lambda loc, log_var: loc.detach() + torch.exp(0.5 * log_var) * torch.randn_like(loc), "gradient of z with respect to loc"),
+    (lambda loc, log_var: loc + torch.exp(0.5 * log_var.detach()) * torch.randn_like(loc), "no gradient reaches log_var"),
+    (lambda loc, log_var: torch.zeros(3), "shape"),
+    (lambda loc, log_var: (loc + torch.exp(0.5 * log_var) * torch.randn_like(loc)).detach().numpy(), "torch.Tensor"),
+])
+def test_wrong_samplers_fail_and_name_the_mistake(sampler, says):
+    expect_failure(nb04.check_reparameterized_sample, sampler, says=says)
+
+
+def test_sampler_placeholder_and_non_function():
+    def stub(loc, log_var):
+        raise NotImplementedError()
+    expect_failure(nb04.check_reparameterized_sample, stub, says="not written yet")
+    expect_failure(nb04.check_reparameterized_sample, None, says="no answer yet")
+    expect_failure(nb04.check_reparameterized_sample, 0.5, says="expected a function")
+
+
+# ----------------------------------------------------------------------------- Exercise 2: the KL
+
+def _kl(loc, log_var):
+    return 0.5 * (loc**2 + log_var.exp() - log_var - 1).sum(1)
+
+
+def test_right_kls_pass():
+    expect_pass(nb04.check_gaussian_kl, _kl)
+    expect_pass(nb04.check_gaussian_kl, lambda loc, log_var: _kl(loc.double(), log_var.double()))
+    expect_pass(nb04.check_gaussian_kl,
+                lambda loc, log_var: kl_divergence(Normal(loc, (0.5 * log_var).exp()), Normal(0.0, 1.0)).sum(-1))
+
+
+@pytest.mark.parametrize("kl, says", [
+    (lambda loc, log_var: 0.5 * (loc**2 + log_var.exp() - log_var - 1).mean(1), "averages over the latent"),
+    (lambda loc, log_var: _kl(loc, log_var).sum(), "one number for the whole batch"),
+    (lambda loc, log_var: 2 * _kl(loc, log_var), "constant factor"),
+    (lambda loc, log_var: -_kl(loc, log_var), "sign"),
+    (lambda loc, log_var: 0.5 * (loc**2 + (0.5 * log_var).exp() - log_var - 1).sum(1), "uses sigma"),
+    (lambda loc, log_var: 0.5 * (loc**2 + log_var.exp() - log_var).sum(1), "must be 0"),
+    (lambda loc, log_var: _kl(loc, log_var).detach(), "not differentiable"),
+    (lambda loc, log_var: torch.zeros(loc.shape[0]), "tolerance"),
+    (lambda loc, log_var: torch.tensor(_kl(loc, log_var).detach().numpy()), "not differentiable"),
+])
+def test_wrong_kls_fail_and_name_the_mistake(kl, says):
+    expect_failure(nb04.check_gaussian_kl, kl, says=says)
+
+
+def test_numpy_kl_is_refused_clearly():
+    expect_failure(nb04.check_gaussian_kl, lambda loc, log_var: _kl(loc, log_var).detach().numpy(), says="torch.Tensor")
+
+
+# ----------------------------------------------------------------------------- Exercise 3: the baseline
+
+def _baseline(z, mu, sigma, baseline):
+    return ((z - 2) ** 2 - baseline) * (z - mu) / sigma**2
+
+
+def test_right_baseline_estimates_pass():
+    expect_pass(nb04.check_baseline_score_estimates, _baseline)
+    expect_pass(nb04.check_baseline_score_estimates, lambda z, mu, sigma, b: _baseline(z.double(), mu, sigma, b))
+
+
+@pytest.mark.parametrize("estimates, says", [
+    (lambda z, mu, sigma, b: (z - 2) ** 2 * (z - mu) / sigma**2, "not subtracted"),
+    (lambda z, mu, sigma, b: ((z - 2) ** 2 + b) * (z - mu) / sigma**2, "added"),
+    (lambda z, mu, sigma, b: ((z - 2) ** 2 - b) * (z - mu) / sigma, "(z - mu) / sigma^2"),
+    (lambda z, mu, sigma, b: -_baseline(z, mu, sigma, b), "sign"),
+    (lambda z, mu, sigma, b: _baseline(z, mu, sigma, b).mean(), "shape"),
+    (lambda z, mu, sigma, b: torch.full_like(z, -4.0), "tolerance"),
+    (lambda z, mu, sigma, b: np.zeros(len(z)), "torch.Tensor"),
+])
+def test_wrong_baseline_estimates_fail(estimates, says):
+    expect_failure(nb04.check_baseline_score_estimates, estimates, says=says)
+
+
+# ----------------------------------------------------------------------------- nbgrader
+
+WRONG_KL = ("def gaussian_kl_to_prior(loc, log_var):\n"
+            "    return 0.5 * (loc**2 + log_var.exp() - log_var - 1).mean(dim=1)\n")
+
+
+def test_nbgrader_round_trip(tmp_path):
+    nbgrader_round_trip("04_reparameterization.ipynb", 2, WRONG_KL, tmp_path)
