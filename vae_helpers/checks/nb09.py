@@ -1,6 +1,8 @@
 """Checks of notebook 09's exercises (VQ-VAE). The references are the package's
 (:mod:`vae_helpers.vq`); the learner's functions run on fresh random inputs."""
 
+import contextlib
+import io
 import math
 
 import torch
@@ -9,6 +11,15 @@ from ..vq import codebook_perplexity, vector_quantize
 from . import check_function
 
 __all__ = ["check_vector_quantize", "check_perplexity"]
+
+
+def _check_then_cases(exercise: str, function, cases, **options) -> None:
+    """``check_function`` on fresh inputs first (so that a known wrong method is named), then the
+    closed-form ``cases``; one success line at the end."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        check_function(exercise, function, **options)
+    check_function(exercise, function, options["reference"], options["make_inputs"], trials=0, cases=cases,
+                   rtol=options.get("rtol", 1e-4), atol=options.get("atol", 1e-5))
 
 
 def _vectors_and_codebook(generator: torch.Generator) -> tuple:
@@ -28,7 +39,7 @@ def check_vector_quantize(function) -> None:
     """Exercise 1: ``vector_quantize(z_e, codebook)`` returns the straight-through tensor
     (..., D): the nearest code's value, the identity gradient to z_e."""
     codebook = torch.tensor([[0.0, 0.0], [3.0, 4.0], [-1.0, 2.0]])
-    check_function(
+    _check_then_cases(
         "Exercise 1", function,
         reference=lambda z_e, codebook: vector_quantize(z_e, codebook).straight_through,
         make_inputs=_vectors_and_codebook, gradient_of=(0,),
@@ -65,7 +76,7 @@ def _entropy(indices, n_codes):
 def check_perplexity(function) -> None:
     """Exercise 2: ``perplexity(indices, n_codes)``: exp of the entropy (nats) of the codes'
     frequencies, a number between 1 and K (a tensor of shape () or a Python float)."""
-    check_function(
+    _check_then_cases(
         "Exercise 2", function,
         reference=lambda indices, n_codes: float(codebook_perplexity(indices, n_codes)),
         make_inputs=_indices, rtol=1e-4, atol=1e-6,
