@@ -150,11 +150,33 @@ def test_wrong_units_are_named():
     expect_failure(nb03.check_nats_per_image, "6388", says="number")
 
 
-def test_wrong_variances_are_named():
-    expect_failure(nb03.check_mse_variance, 784, says="1/(2 s^2)", forbid=["392"])
-    expect_failure(nb03.check_mse_variance, 0.5, says="summed", forbid=["392"])
-    expect_failure(nb03.check_mse_variance, 1 / 1568, says="solve for s^2", forbid=["392"])
+LEAKS_EXERCISE_4 = ["392", "784", "1/(2", "2 s^2", "2s^2", "1/784", "half"]
+
+
+def test_wrong_variances_are_named_without_the_equation_that_solves_them():
+    expect_failure(nb03.check_mse_variance, 784, says="constant factor", forbid=LEAKS_EXERCISE_4)
+    expect_failure(nb03.check_mse_variance, 1568, says="wrong side", forbid=LEAKS_EXERCISE_4)
+    expect_failure(nb03.check_mse_variance, 0.5, says="summed", forbid=LEAKS_EXERCISE_4)
+    expect_failure(nb03.check_mse_variance, 1 / 1568, says="solve for s^2", forbid=LEAKS_EXERCISE_4)
+    expect_failure(nb03.check_mse_variance, 1 / 784, says="solve for s^2", forbid=LEAKS_EXERCISE_4)
+    expect_failure(nb03.check_mse_variance, 100.0, says="Exercise 4", forbid=LEAKS_EXERCISE_4)
     expect_failure(nb03.check_mse_variance, True, says="True/False", forbid=["392"])
+
+
+def test_a_float32_gap_passes():
+    def in_float32(w, s, x, m, v):
+        return elbo_gap(w.float(), s.float(), x.float(), m.float(), v.float())
+
+    expect_pass(nb03.check_elbo_gap, in_float32)
+
+
+def test_rounded_unit_answers_are_told_to_keep_more_digits():
+    bits = 86.76 / (784 * math.log(2))
+    nats = 3.0 * 32 * 32 * 3 * math.log(2)
+    expect_failure(nb03.check_bits_per_dim, float(f"{bits:.4g}"), says="rounded too much", forbid=[f"{bits:.4g}"])
+    expect_failure(nb03.check_nats_per_image, float(f"{nats:.3g}"), says="rounded too much")
+    expect_pass(nb03.check_bits_per_dim, float(f"{bits:.7g}"))
+    expect_pass(nb03.check_nats_per_image, float(f"{nats:.7g}"))
 
 
 # ------------------------------------------------------------------ the course
