@@ -17,8 +17,8 @@ def beta_vae_loss(x, logits, loc, log_var, beta):
     return (reconstruction + beta * kl).mean()
 
 
-def warmup_beta(step, n_steps):
-    return min(1.0, step / n_steps)
+def cyclical_beta(step, cycle_steps, ramp_fraction):
+    return min(1.0, (step % cycle_steps) / cycle_steps / ramp_fraction)
 
 
 def _bce(x, logits):
@@ -33,7 +33,7 @@ def _kl(loc, log_var):
 
 def test_right_answers_pass():
     expect_pass(nb06.check_beta_vae_loss, beta_vae_loss)
-    expect_pass(nb06.check_warmup_beta, warmup_beta)
+    expect_pass(nb06.check_cyclical_beta, cyclical_beta)
 
 
 def test_other_right_spellings_pass():
@@ -45,19 +45,20 @@ def test_other_right_spellings_pass():
         return (-decoder.log_prob(x.double()).flatten(1).sum(1) + beta * rate).mean()
 
     expect_pass(nb06.check_beta_vae_loss, with_distributions)
-    expect_pass(nb06.check_warmup_beta, lambda step, n_steps: torch.tensor(step / n_steps).clamp(max=1.0))
-    expect_pass(nb06.check_warmup_beta, lambda step, n_steps: np.minimum(1.0, np.float64(step) / n_steps))
+    expect_pass(nb06.check_cyclical_beta,
+                lambda t, c, r: torch.tensor((t - (t // c) * c) / (r * c)).clamp(max=1.0))
+    expect_pass(nb06.check_cyclical_beta, lambda t, c, r: np.minimum(1.0, np.float64(t % c) / c / r))
 
 
 def test_unfinished_answers_say_so():
     expect_failure(nb06.check_beta_vae_loss, None, says="no answer yet")
-    expect_failure(nb06.check_warmup_beta, None, says="no answer yet")
+    expect_failure(nb06.check_cyclical_beta, None, says="no answer yet")
 
     def not_written(*arguments):
         raise NotImplementedError()
 
     expect_failure(nb06.check_beta_vae_loss, not_written, says="not written yet")
-    expect_failure(nb06.check_warmup_beta, not_written, says="not written yet")
+    expect_failure(nb06.check_cyclical_beta, not_written, says="not written yet")
 
 
 # ------------------------------------------------------------------ exercise 1: where beta goes
@@ -90,22 +91,25 @@ def test_copied_constants_and_detached_losses_fail():
                    lambda x, l, m, v, b: (_bce(x, l) + b * _kl(m, v)), says="shape")
 
 
-# ------------------------------------------------------------------ exercise 2: the schedule
+# ------------------------------------------------------------------ exercise 2: the cyclical schedule
 
 @pytest.mark.parametrize("wrong, says", [
-    (lambda t, n: t / n, "stay 1"),
-    (lambda t, n: min(1.0, (t + 1) / n), "must be 0"),
-    (lambda t, n: max(0.0, 1.0 - t / n), "must be 0"),
-    (lambda t, n: 1.0, "must be 0"),
-    (lambda t, n: 0.24, "must be 0"),
-    (lambda t, n: min(1.0, t / (n - 1)), "half-way"),
+    (lambda t, c, r: min(1.0, t / (r * c)), "never starts again"),
+    (lambda t, c, r: (t % c) / c, "whole cycle"),
+    (lambda t, c, r: (t % c) / (r * c), "keeps growing"),
+    (lambda t, c, r: min(1.0, (t % c) / c * r), "divide by it"),
+    (lambda t, c, r: max(0.0, 1.0 - (t % c) / (r * c)), "falls"),
+    (lambda t, c, r: min(1.0, ((t + 1) % c) / (r * c)), "one step early"),
+    (lambda t, c, r: min(1.0, t / c), "Exercise 2"),       # the plain warm-up of section 3
+    (lambda t, c, r: 1.0, "Exercise 2"),
+    (lambda t, c, r: 0.24, "Exercise 2"),
 ])
 def test_wrong_schedules_are_named(wrong, says):
-    expect_failure(nb06.check_warmup_beta, wrong, says=says, forbid=["0.5"])
+    expect_failure(nb06.check_cyclical_beta, wrong, says=says)
 
 
 def test_a_schedule_returning_text_is_refused_clearly():
-    expect_failure(nb06.check_warmup_beta, lambda t, n: "half", says="number or a tensor")
+    expect_failure(nb06.check_cyclical_beta, lambda t, c, r: "half", says="number or a tensor")
 
 
 # ------------------------------------------------------------------ nbgrader

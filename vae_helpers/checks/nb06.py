@@ -2,9 +2,9 @@
 
 Exercise 1: the β-weighted training loss, checked on fresh random inputs against the package's
 likelihood and KL (``bernoulli_log_likelihood``, ``gaussian_kl``), with its gradients, a
-closed-form case and the usual wrong placements of β. Exercise 2: the linear KL warm-up
-schedule, checked against ``vae_helpers.diagnostics.linear_kl_warmup`` on fresh steps and on
-the corner cases (step 0, step T, after T). Failures name the mistake, never a value.
+closed-form case and the usual wrong placements of β. Exercise 2: a cyclical KL schedule (Fu et
+al. 2019), which the package does not provide, checked on fresh cycle lengths, ramp fractions
+and steps. Failures name the mistake, never a value.
 """
 
 import contextlib
@@ -14,11 +14,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..diagnostics import linear_kl_warmup
 from ..losses import bernoulli_log_likelihood, gaussian_kl
 from . import ExerciseNotDone, check_function
 
-__all__ = ["reference_beta_vae_loss", "check_beta_vae_loss", "check_warmup_beta"]
+__all__ = ["reference_beta_vae_loss", "check_beta_vae_loss", "check_cyclical_beta"]
 
 PIXELS = 784
 
@@ -108,39 +107,47 @@ def check_beta_vae_loss(function) -> None:
                    atol=1e-3, name="beta_vae_loss")
 
 
-# ----------------------------------------------------------------------------- exercise 2: the warm-up
+# ----------------------------------------------------------------------------- exercise 2: a cyclical schedule
 
 
-def _reference_warmup(step: int, n_steps: int) -> float:
-    return linear_kl_warmup(n_steps)(step)
+def _reference_cyclical(step: int, cycle_steps: int, ramp_fraction: float) -> float:
+    position = (step % cycle_steps) / cycle_steps          # where in its cycle the step falls, in [0, 1)
+    return min(1.0, position / ramp_fraction)
 
 
-def _warmup_inputs(generator: torch.Generator) -> tuple:
-    n_steps = int(torch.randint(5, 500, (1,), generator=generator))
-    step = int(torch.randint(0, 3 * n_steps, (1,), generator=generator))
-    return step, n_steps
+def _cyclical_inputs(generator: torch.Generator) -> tuple:
+    cycle_steps = int(torch.randint(10, 300, (1,), generator=generator))
+    ramp_fraction = round(float(0.2 + 0.7 * torch.rand((), generator=generator)), 3)
+    step = int(torch.randint(0, 5 * cycle_steps, (1,), generator=generator))
+    return step, cycle_steps, ramp_fraction
 
 
-_WARMUP_MISTAKES = (
-    (lambda t, n: t / n, "β keeps growing after step T; it stays at 1 once the warm-up is over"),
-    (lambda t, n: min(1.0, (t + 1) / n), "it is one step early: at step 0 the KL weight is 0"),
-    (lambda t, n: min(1.0, t / (n - 1)), "it reaches 1 one step early: β = t / T reaches 1 at step T"),
-    (lambda t, n: max(0.0, 1.0 - t / n), "β falls from 1 to 0; a warm-up rises from 0 to 1"),
+_CYCLICAL_MISTAKES = (
+    (lambda t, c, r: min(1.0, t / (r * c)),
+     "it never starts again: a cyclical schedule restarts from zero at the start of every cycle (use the step's "
+     "position within its cycle)"),
+    (lambda t, c, r: (t % c) / c,
+     "it ramps over the whole cycle; the rise takes only the ramp fraction of each cycle, then β stays at 1"),
+    (lambda t, c, r: (t % c) / (r * c),
+     "β keeps growing after the ramp; it stays at 1 for the rest of the cycle"),
+    (lambda t, c, r: min(1.0, (t % c) / c * r),
+     "the ramp fraction multiplies the position; the rise ends when the position within the cycle reaches the "
+     "ramp fraction, so divide by it"),
+    (lambda t, c, r: min(1.0, ((t + 1) % c) / (r * c)),
+     "it is one step early: steps are counted from 0, and the first step of each cycle has the smallest weight"),
+    (lambda t, c, r: max(0.0, 1.0 - (t % c) / (r * c)),
+     "β falls within each cycle; it rises from zero to one"),
 )
 
 
-def check_warmup_beta(function) -> None:
-    """Exercise 2: ``warmup_beta(step, n_steps)`` -> the KL weight min(1, step / n_steps), a number."""
+def check_cyclical_beta(function) -> None:
+    """Exercise 2: ``cyclical_beta(step, cycle_steps, ramp_fraction)`` -> the KL weight, a number:
+    within each cycle of ``cycle_steps`` steps it rises linearly from 0 over the first
+    ``ramp_fraction`` of the cycle, then stays 1 until the cycle ends (Fu et al. 2019)."""
     exercise = "Exercise 2"
     if function is None or function is Ellipsis:
         raise ExerciseNotDone(f"{exercise}: no answer yet; assign your function")
-    cases = [((0, 100), 0.0, "at step 0 the KL weight must be 0: training starts without the KL term"),
-             ((50, 100), 0.5, "half-way through the warm-up the KL weight must be 1/2: it rises linearly"),
-             ((100, 100), 1.0, "at step T the KL weight must be 1"),
-             ((1000, 100), 1.0, "after step T the KL weight must stay 1")]
-    with contextlib.redirect_stdout(io.StringIO()):
-        check_function(exercise, function, _reference_warmup, _warmup_inputs, trials=0, cases=cases, rtol=1e-6,
-                       atol=1e-9, name="warmup_beta")
-    check_function(exercise, function, _reference_warmup, _warmup_inputs, trials=12, rtol=1e-6, atol=1e-9,
-                   mistakes=_WARMUP_MISTAKES, name="warmup_beta",
-                   hint="beta_t = min(1, t / T), with t counted in optimisation steps from 0")
+    check_function(exercise, function, _reference_cyclical, _cyclical_inputs, trials=20, rtol=1e-6, atol=1e-9,
+                   mistakes=_CYCLICAL_MISTAKES, name="cyclical_beta",
+                   hint="find the step's position within its cycle (a fraction from 0 up to 1), divide it by the ramp "
+                        "fraction, and cap the result at 1")
