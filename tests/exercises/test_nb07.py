@@ -11,119 +11,151 @@ from vae_helpers.checks import nb07
 from vae_helpers.data import load_dataset
 
 
-def decode_with_label(decoder, z, y):
-    return decoder(torch.cat([z, F.one_hot(y, 10).float()], dim=1))
+def decode_every_label(decoder, z):
+    return torch.stack([decoder(torch.cat([z, F.one_hot(torch.full((len(z),), k), 10).float()], 1))
+                        for k in range(10)], dim=1)
 
 
-def classify_by_elbo(elbo_given_label, x):
-    elbos = torch.stack([elbo_given_label(x, torch.full((x.shape[0],), label)) for label in range(10)], dim=1)
-    return elbos.argmax(1)
+def _elbos(elbo_given_label, x):
+    return torch.stack([elbo_given_label(x, torch.full((x.shape[0],), label)) for label in range(10)], dim=1)
 
 
-def restyle(model, x, y, new_y):
+def label_posterior(elbo_given_label, x, prior):
+    return torch.softmax(_elbos(elbo_given_label, x) + prior.log(), dim=1)
+
+
+def _path(model, x_a, y_a, x_b, y_b, label, t):
     with torch.no_grad():
-        return torch.sigmoid(model.decode(model.most_likely_latent(x, y), new_y))
+        z_a, z_b = model.most_likely_latent(x_a, y_a), model.most_likely_latent(x_b, y_b)
+        z = (1 - t[:, None]) * z_a + t[:, None] * z_b
+        return torch.sigmoid(model.decode(z, torch.full((len(t),), label)))
+
+
+def style_path(model, x_a, y_a, x_b, y_b, label, n_steps):
+    return _path(model, x_a, y_a, x_b, y_b, label, torch.linspace(0, 1, n_steps))
 
 
 # ------------------------------------------------------------------ right answers
 
 def test_right_answers_pass():
-    expect_pass(nb07.check_decode_with_label, decode_with_label)
-    expect_pass(nb07.check_classify_by_elbo, classify_by_elbo)
-    expect_pass(nb07.check_restyle, restyle)
+    expect_pass(nb07.check_decode_every_label, decode_every_label)
+    expect_pass(nb07.check_label_posterior, label_posterior)
+    expect_pass(nb07.check_style_path, style_path)
 
 
 def test_other_right_spellings_pass():
-    def decode_in_float64(decoder, z, y):
-        one_hot = torch.zeros(len(y), 10)
-        one_hot[torch.arange(len(y)), y] = 1.0
-        return decoder(torch.cat([z, one_hot], 1)).double()
+    def decode_in_one_batch_float64(decoder, z):
+        batch = len(z)
+        one_hot = torch.eye(10).repeat(batch, 1)                      # code-major: code i, labels 0-9
+        logits = decoder(torch.cat([z.repeat_interleave(10, 0), one_hot], 1))
+        return logits.reshape(batch, 10, 1, 28, 28).double()
 
-    def classify_with_a_loop(elbo_given_label, x):
-        best = torch.full((x.shape[0],), -float("inf"))
-        predictions = torch.zeros(x.shape[0], dtype=torch.long)
-        for label in range(10):
-            elbo = elbo_given_label(x, torch.full((x.shape[0],), label, dtype=torch.int64))
-            predictions = torch.where(elbo > best, torch.tensor(label), predictions)
-            best = torch.maximum(best, elbo)
-        return predictions.double()
+    def posterior_with_logsumexp(elbo_given_label, x, prior):
+        joint = _elbos(elbo_given_label, x) + prior.log()
+        return (joint - torch.logsumexp(joint, 1, keepdim=True)).exp().float()
 
-    def restyle_by_hand(model, x, y, new_y):
-        loc, _ = model.encode(x, y)
-        return torch.sigmoid(model.decode(loc, new_y)).double()
+    def path_with_a_loop(model, x_a, y_a, x_b, y_b, label, n_steps):
+        loc_a, _ = model.encode(x_a, y_a)
+        loc_b, _ = model.encode(x_b, y_b)
+        images = [torch.sigmoid(model.decode(loc_a + (step / (n_steps - 1)) * (loc_b - loc_a),
+                                             torch.tensor([label]))) for step in range(n_steps)]
+        return torch.cat(images).detach().double()
 
-    expect_pass(nb07.check_decode_with_label, decode_in_float64)
-    expect_pass(nb07.check_classify_by_elbo, classify_with_a_loop)
-    expect_pass(nb07.check_restyle, restyle_by_hand)
+    expect_pass(nb07.check_decode_every_label, decode_in_one_batch_float64)
+    expect_pass(nb07.check_label_posterior, posterior_with_logsumexp)
+    expect_pass(nb07.check_style_path, path_with_a_loop)
 
 
 def test_numpy_answers_are_refused_clearly():
-    expect_failure(nb07.check_classify_by_elbo, lambda s, x: classify_by_elbo(s, x).numpy(), says="torch.Tensor")
-    expect_failure(nb07.check_restyle, lambda m, x, y, n: restyle(m, x, y, n).numpy(), says="torch.Tensor")
+    expect_failure(nb07.check_label_posterior, lambda s, x, p: label_posterior(s, x, p).numpy(), says="torch.Tensor")
+    expect_failure(nb07.check_style_path, lambda *a: style_path(*a).numpy(), says="torch.Tensor")
 
 
 def test_unfinished_answers_say_so():
     def not_written(*arguments):
         raise NotImplementedError()
 
-    for check in (nb07.check_decode_with_label, nb07.check_classify_by_elbo, nb07.check_restyle):
+    for check in (nb07.check_decode_every_label, nb07.check_label_posterior, nb07.check_style_path):
         expect_failure(check, None, says="no answer yet")
         expect_failure(check, not_written, says="not written yet")
 
 
-# ------------------------------------------------------------------ exercise 1: the label at the decoder
+# ------------------------------------------------------------------ exercise 1: every label at the decoder
+
+def _label_major(d, z):
+    batch = len(z)
+    labels = torch.arange(10).repeat_interleave(batch)
+    return d(torch.cat([z.repeat(10, 1), F.one_hot(labels, 10).float()], 1)).reshape(batch, 10, 1, 28, 28)
+
 
 @pytest.mark.parametrize("wrong, says", [
-    (lambda d, z, y: d(torch.cat([F.one_hot(y, 10).float(), z], 1)), "comes before z"),
-    (lambda d, z, y: d(torch.cat([z, F.one_hot((y + 1) % 10, 10).float()], 1)), "wrong entry"),
-    (lambda d, z, y: d(torch.cat([z, torch.zeros(len(y), 10)], 1)), "does not reach the decoder"),
-    (lambda d, z, y: d(torch.cat([z, y[:, None].float()], 1)), "raised"),
-    (lambda d, z, y: d(torch.cat([z.detach(), F.one_hot(y, 10).float()], 1)), "no gradient"),
+    (lambda d, z: torch.stack([d(torch.cat([F.one_hot(torch.full((len(z),), k), 10).float(), z], 1))
+                               for k in range(10)], 1), "comes before z"),
+    (_label_major, "paired wrongly"),
+    (lambda d, z: torch.stack([d(torch.cat([z, F.one_hot(torch.full((len(z),), (k + 1) % 10), 10).float()], 1))
+                               for k in range(10)], 1), "wrong entry"),
+    (lambda d, z: torch.stack([d(torch.cat([z, torch.zeros(len(z), 10)], 1)) for k in range(10)], 1),
+     "does not reach the decoder"),
+    (lambda d, z: torch.stack([d(torch.cat([z, F.one_hot(torch.full((len(z),), k), 10).float()], 1))
+                               for k in range(10)], 0), "shape"),
+    (lambda d, z: d(torch.cat([z, torch.zeros(len(z), 1)], 1)), "raised"),
+    (lambda d, z: decode_every_label(d, z.detach()), "no gradient"),
 ])
 def test_wrong_decoder_inputs_are_named(wrong, says):
-    expect_failure(nb07.check_decode_with_label, wrong, says=says)
+    expect_failure(nb07.check_decode_every_label, wrong, says=says)
 
 
-# ------------------------------------------------------------------ exercise 2: the ELBO classifier
+# ------------------------------------------------------------------ exercise 2: p(y | x)
 
-def test_copied_labels_fail():
+def test_copied_or_constant_answers_fail():
     test = load_dataset("mnist", "test")
-    copied = test.labels[:200]
-    expect_failure(nb07.check_classify_by_elbo, lambda elbo_given_label, x: copied, says="shape")
-    expect_failure(nb07.check_classify_by_elbo,
-                   lambda elbo_given_label, x: test.labels[:x.shape[0]], says="not within the tolerance")
-    expect_failure(nb07.check_classify_by_elbo,
-                   lambda elbo_given_label, x: torch.zeros(x.shape[0], dtype=torch.long), says="Exercise 2")
+    copied = F.one_hot(test.labels[:200], 10).float()
+    expect_failure(nb07.check_label_posterior, lambda s, x, p: copied, says="shape")
+    expect_failure(nb07.check_label_posterior, lambda s, x, p: F.one_hot(test.labels[:len(x)], 10).float(),
+                   says="Exercise 2")
+    expect_failure(nb07.check_label_posterior, lambda s, x, p: torch.full((len(x), 10), 0.1), says="Exercise 2")
+    expect_failure(nb07.check_label_posterior, lambda s, x, p: p.expand(len(x), 10), says="Exercise 2")
 
 
 @pytest.mark.parametrize("wrong, says", [
-    (lambda s, x: torch.stack([s(x, torch.full((len(x),), k)) for k in range(10)], 1).argmin(1), "lowest ELBO"),
-    (lambda s, x: torch.stack([s(x, torch.full((len(x),), k)) for k in range(10)], 1).max(1).values,
-     "not the label"),
-    (lambda s, x: torch.stack([s(x, torch.tensor(k)) for k in range(10)], 1).argmax(1), "one label per image"),
-    (lambda s, x: torch.stack([s(x, torch.full((len(x),), float(k))) for k in range(10)], 1).argmax(1), "int64"),
+    (lambda s, x, p: torch.softmax(_elbos(s, x), 1), "prior p(y) is missing"),
+    (lambda s, x, p: torch.softmax(_elbos(s, x) + p, 1), "its logarithm"),
+    (lambda s, x, p: torch.log_softmax(_elbos(s, x) + p.log(), 1), "log probabilities"),
+    (lambda s, x, p: torch.softmax(_elbos(s, x) + p.log(), 0), "normalised over the images"),
+    (lambda s, x, p: _elbos(s, x).exp() * p / (_elbos(s, x).exp() * p).sum(1, keepdim=True), "division by 0"),
+    (lambda s, x, p: torch.softmax(-_elbos(s, x) + p.log(), 1), "Exercise 2"),
+    (lambda s, x, p: torch.softmax(torch.stack([s(x, torch.tensor(k)) for k in range(10)], 1) + p.log(), 1),
+     "one label per image"),
+    (lambda s, x, p: torch.softmax(torch.stack([s(x, torch.full((len(x),), float(k))) for k in range(10)], 1), 1),
+     "int64"),
 ])
-def test_wrong_classifiers_are_named(wrong, says):
-    expect_failure(nb07.check_classify_by_elbo, wrong, says=says)
+def test_wrong_posteriors_are_named(wrong, says):
+    expect_failure(nb07.check_label_posterior, wrong, says=says)
 
 
-# ------------------------------------------------------------------ exercise 3: restyle
+# ------------------------------------------------------------------ exercise 3: a path between two styles
 
 @pytest.mark.parametrize("wrong, says", [
-    (lambda m, x, y, n: torch.sigmoid(m.decode(m.most_likely_latent(x, n), n)), "encoded with the new label"),
-    (lambda m, x, y, n: m.decode(m.most_likely_latent(x, y), n), "logits"),
-    (lambda m, x, y, n: torch.sigmoid(m.decode(m.most_likely_latent(x, y), y)), "own label"),
-    (lambda m, x, y, n: torch.sigmoid(m.decode(m.posterior(x, y).sample(), n)), "Exercise 3"),
-    (lambda m, x, y, n: torch.full((len(y), 1, 28, 28), 0.5), "Exercise 3"),
+    (lambda m, xa, ya, xb, yb, label, n: _path(m, xa, torch.tensor([label]), xb, torch.tensor([label]), label,
+                                               torch.linspace(0, 1, n)), "target label"),
+    (lambda m, xa, ya, xb, yb, label, n: _path(m, xa, ya, xb, yb, label, torch.linspace(0, 1, n + 2)[1:-1]),
+     "leaves out its ends"),
+    (lambda m, xa, ya, xb, yb, label, n: _path(m, xa, ya, xb, yb, label, torch.linspace(1, 0, n)), "backwards"),
+    (lambda m, xa, ya, xb, yb, label, n: style_path(m, xa, ya, xb, yb, label, n) * 0 + m.decode(m.most_likely_latent(xa, ya).detach().expand(n, -1) * torch.linspace(1, 0, n)[:, None] + m.most_likely_latent(xb, yb).detach() * torch.linspace(0, 1, n)[:, None], torch.full((n,), label)).detach(), "logits"),
+    (lambda m, xa, ya, xb, yb, label, n: _path(m, xa, ya, xb, yb, ya.item(), torch.linspace(0, 1, n)),
+     "own label"),
+    (lambda m, xa, ya, xb, yb, label, n: torch.sigmoid(m.decode(m.posterior(xa, ya).sample().expand(n, -1),
+                                                                torch.full((n,), label))), "Exercise 3"),
+    (lambda m, xa, ya, xb, yb, label, n: torch.full((n, 1, 28, 28), 0.5), "Exercise 3"),
 ])
-def test_wrong_restyles_are_named(wrong, says):
-    expect_failure(nb07.check_restyle, wrong, says=says)
+def test_wrong_paths_are_named(wrong, says):
+    expect_failure(nb07.check_style_path, wrong, says=says)
 
 
 # ------------------------------------------------------------------ nbgrader
 
 def test_nbgrader_round_trip(tmp_path):
-    wrong = ("def classify_by_elbo(elbo_given_label, x):\n"
-             "    elbos = torch.stack([elbo_given_label(x, torch.full((x.shape[0],), label)) for label in range(10)], 1)\n"
-             "    return elbos.argmin(1)\n")
+    wrong = ("def label_posterior(elbo_given_label, x, prior):\n"
+             "    labels = [torch.full((x.shape[0],), label, dtype=torch.int64) for label in range(10)]\n"
+             "    return torch.softmax(torch.stack([elbo_given_label(x, y) for y in labels], 1), dim=1)\n")
     nbgrader_round_trip("07_conditional_vae.ipynb", 2, wrong, tmp_path)

@@ -6,13 +6,15 @@ package's own computation on fresh inputs, so a copied label vector or a copied 
 pass. Failures name the mistake, never a value.
 """
 
+import copy
+
 import torch
 import torch.nn.functional as F
 
 from ..conditional import ConditionalVAE
 from . import ExerciseNotDone, check_function
 
-__all__ = ["check_decode_with_label", "check_classify_by_elbo", "check_restyle"]
+__all__ = ["check_decode_every_label", "check_label_posterior", "check_style_path"]
 
 N_CLASSES = 10
 
@@ -37,57 +39,81 @@ def _images(generator: torch.Generator, batch: int) -> torch.Tensor:
     return torch.bernoulli(torch.rand(batch, 1, 28, 28, generator=generator), generator=generator)
 
 
-# ----------------------------------------------------------------------------- exercise 1: the decoder's input
+# ----------------------------------------------------------------------------- exercise 1: every label at the decoder
 
-_OWNERS = {}  # id(decoder) -> the ConditionalVAE it belongs to (for the reference)
+_OWNERS = {}  # id(decoder) -> a private copy of the ConditionalVAE it belongs to (for the reference)
 
 
 def _decoder_inputs(generator: torch.Generator) -> tuple:
     model = _fresh_model(generator)
     _OWNERS.clear()
-    _OWNERS[id(model.decoder)] = model
+    _OWNERS[id(model.decoder)] = copy.deepcopy(model)  # a learner who casts the decoder cannot break the reference
     batch = int(torch.randint(3, 9, (1,), generator=generator))
-    return model.decoder, torch.randn(batch, model.latent_dim, generator=generator), _labels(generator, batch)
+    return model.decoder, torch.randn(batch, model.latent_dim, generator=generator)
 
 
-def _reference_decode(decoder, z, y):
-    return _OWNERS[id(decoder)].decode(z, y)
+def _reference_every_label(decoder, z):
+    model = _OWNERS[id(decoder)]
+    z = z.to(torch.float32)
+    return torch.stack([model.decode(z, torch.full((len(z),), label)) for label in range(N_CLASSES)], dim=1)
 
 
-_DECODER_MISTAKES = (
-    (lambda d, z, y: d(torch.cat([F.one_hot(y, N_CLASSES).float(), z], dim=1)),
+def _one_hot(labels):
+    return F.one_hot(labels, N_CLASSES).float()
+
+
+def _own(decoder):
+    """The reference copy of ``decoder`` (the learner's function may have cast the original)."""
+    return _OWNERS[id(decoder)].decoder
+
+
+def _label_major(d, z):
+    # decodes B*10 rows ordered label-major but reshapes them as if they were code-major
+    d, batch = _own(d), len(z)
+    labels = torch.arange(N_CLASSES).repeat_interleave(batch)
+    logits = d(torch.cat([z.repeat(N_CLASSES, 1), _one_hot(labels)], dim=1))
+    return logits.reshape(batch, N_CLASSES, 1, 28, 28)
+
+
+_EVERY_LABEL_MISTAKES = (
+    (lambda d, z: torch.stack([_own(d)(torch.cat([_one_hot(torch.full((len(z),), k)), z], 1)) for k in range(N_CLASSES)], 1),
      "the one-hot label comes before z; ConditionalVAE's decoder reads z in its first columns and the label "
      "in its last 10"),
-    (lambda d, z, y: d(torch.cat([z, F.one_hot((y + 1) % N_CLASSES, N_CLASSES).float()], dim=1)),
+    (_label_major,
+     "codes and labels are paired wrongly: after decoding B x 10 rows, the reshape to (B, 10, ...) must follow "
+     "the order in which you repeated z and the labels (entry [i, y] is code i decoded with label y)"),
+    (lambda d, z: torch.stack([_own(d)(torch.cat([z, _one_hot(torch.full((len(z),), (k + 1) % N_CLASSES))], 1))
+                               for k in range(N_CLASSES)], 1),
      "the one-hot vector marks the wrong entry: label y sets entry y (counting from 0)"),
-    (lambda d, z, y: d(torch.cat([z, torch.zeros(len(y), N_CLASSES)], dim=1)),
+    (lambda d, z: torch.stack([_own(d)(torch.cat([z, torch.zeros(len(z), N_CLASSES)], 1)) for k in range(N_CLASSES)], 1),
      "the label does not reach the decoder: its one-hot entries are all zero"),
 )
 
 
-def check_decode_with_label(function) -> None:
-    """Exercise 1: ``decode_with_label(decoder, z, y)`` -> logits (B, 1, 28, 28), the same as
-    ``ConditionalVAE.decode(z, y)`` for the model that owns ``decoder``."""
-    check_function("Exercise 1", function, _reference_decode, _decoder_inputs, trials=3, rtol=1e-4, atol=1e-5,
-                   gradient_of=(1,), mistakes=_DECODER_MISTAKES, name="decode_with_label",
-                   hint="turn y into a one-hot float vector of 10 entries, concatenate it after z along the "
-                        "feature dimension, and apply the decoder")
+def check_decode_every_label(function) -> None:
+    """Exercise 1: ``decode_every_label(decoder, z)`` -> logits (B, 10, 1, 28, 28); entry [i, y]
+    is ``ConditionalVAE.decode`` of code z[i] with label y, for the model that owns ``decoder``."""
+    check_function("Exercise 1", function, _reference_every_label, _decoder_inputs, trials=3, rtol=1e-4, atol=1e-5,
+                   gradient_of=(1,), mistakes=_EVERY_LABEL_MISTAKES, name="decode_every_label",
+                   hint="for each label 0-9, build its one-hot float vector for every code, concatenate it after z "
+                        "along the feature dimension and apply the decoder; stack the ten results along dimension 1")
 
 
-# ----------------------------------------------------------------------------- exercise 2: classify by the ELBO
+# ----------------------------------------------------------------------------- exercise 2: p(y | x) from the ELBOs
 
 
 class _ScoringFunction:
     """A stand-in for ``lambda x, labels: vh.elbo(model, x, reduction="none", y=labels).elbo`` whose
-    answer is known: score(x, labels)[i] = (x_i . W)[labels_i] + b[labels_i], (N,) "nats"."""
+    answer is known: score(x, labels)[i] = (x_i . W)[labels_i] + b[labels_i] - 150, (N,) "nats"
+    (about as negative as a real ELBO, so exponentiating it directly underflows)."""
 
     def __init__(self, generator: torch.Generator):
-        self.weights = torch.randn(784, N_CLASSES, generator=generator)
-        self.bias = 5.0 * torch.randn(N_CLASSES, generator=generator)
+        self.weights = 0.2 * torch.randn(784, N_CLASSES, generator=generator)
+        self.bias = 2.0 * torch.randn(N_CLASSES, generator=generator) - 150.0
         self.calls = 0
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(1).to(torch.float32) @ self.weights + self.bias       # (N, 10)
+        return x.flatten(1).to(torch.float32) @ self.weights + self.bias       # (N, 10) float32, as an ELBO
 
     def __call__(self, x, labels):
         self.calls += 1
@@ -99,69 +125,93 @@ class _ScoringFunction:
         return self.scores(x).gather(1, labels[:, None])[:, 0]
 
 
-def _classify_inputs(generator: torch.Generator) -> tuple:
+def _posterior_inputs(generator: torch.Generator) -> tuple:
     batch = int(torch.randint(20, 60, (1,), generator=generator))
-    return _ScoringFunction(generator), _images(generator, batch)
+    prior = torch.rand(N_CLASSES, generator=generator, dtype=torch.float64) + 0.2
+    return _ScoringFunction(generator), _images(generator, batch), prior / prior.sum()
 
 
-def _reference_classify(score, x):
-    return score.scores(x).argmax(1)
+def _reference_posterior(score, x, prior):
+    return torch.softmax(score.scores(x) + prior.log(), dim=1)
 
 
-_CLASSIFY_MISTAKES = (
-    (lambda s, x: s.scores(x).argmin(1), "it picks the label with the lowest ELBO; the prediction is the label "
-                                         "under which the image is most likely, the highest ELBO"),
-    (lambda s, x: s.scores(x).softmax(1).max(1).values, "it returns the largest probability or ELBO, not the "
-                                                       "label (the argmax) that achieves it"),
-    (lambda s, x: s.scores(x).max(1).values, "it returns the largest ELBO, not the label (the argmax) that "
-                                             "achieves it"),
+_POSTERIOR_MISTAKES = (
+    (lambda s, x, p: torch.softmax(s.scores(x), dim=1),
+     "the prior p(y) is missing: p(y|x) is proportional to p(y) p(x|y)"),
+    (lambda s, x, p: torch.softmax(s.scores(x) + p, dim=1),
+     "the prior is added to log-scale scores as a probability; add its logarithm"),
+    (lambda s, x, p: torch.softmax(s.scores(x) * p, dim=1),
+     "the ELBOs are multiplied by the prior; on the log scale the prior's logarithm is added"),
+    (lambda s, x, p: torch.log_softmax(s.scores(x) + p.log(), dim=1),
+     "these are log probabilities; return the probabilities themselves"),
+    (lambda s, x, p: torch.softmax(s.scores(x) + p.log(), dim=0),
+     "it is normalised over the images; each image's ten probabilities must sum to 1 (normalise over labels)"),
+    (lambda s, x, p: s.scores(x).exp() * p / (s.scores(x).exp() * p).sum(1, keepdim=True),
+     "exponentiating ELBOs of about -100 nats underflows to 0/0; subtract each image's largest value first "
+     "(torch.softmax or torch.logsumexp do this)"),
 )
 
 
-def check_classify_by_elbo(function) -> None:
-    """Exercise 2: ``classify_by_elbo(elbo_given_label, x)`` -> (N,) predicted labels, the argmax
-    over y = 0..9 of ``elbo_given_label(x, labels=y for every image)``."""
+def check_label_posterior(function) -> None:
+    """Exercise 2: ``label_posterior(elbo_given_label, x, prior)`` -> (N, 10) probabilities,
+    p(y|x) proportional to prior[y] exp(elbo_given_label(x, y for every image))."""
     exercise = "Exercise 2"
     if function is None or function is Ellipsis:
         raise ExerciseNotDone(f"{exercise}: no answer yet; assign your function")
-    check_function(exercise, function, _reference_classify, _classify_inputs, trials=4, rtol=0, atol=1e-6,
-                   mistakes=_CLASSIFY_MISTAKES, name="classify_by_elbo",
-                   hint="call elbo_given_label once per label 0-9 with that label for every image, stack the "
-                        "ten ELBOs of each image, and take the label with the largest")
+    check_function(exercise, function, _reference_posterior, _posterior_inputs, trials=4, rtol=1e-4, atol=1e-6,
+                   mistakes=_POSTERIOR_MISTAKES, name="label_posterior",
+                   hint="call elbo_given_label once per label 0-9 with that label for every image, stack the ten "
+                        "ELBOs of each image into (N, 10), add log p(y), and normalise over the labels on the log "
+                        "scale")
 
 
-# ----------------------------------------------------------------------------- exercise 3: same style, other digit
+# ----------------------------------------------------------------------------- exercise 3: a path between two styles
 
 
-def _restyle_inputs(generator: torch.Generator) -> tuple:
-    model = _fresh_model(generator, latent_dim=2)
-    batch = int(torch.randint(3, 9, (1,), generator=generator))
-    y = _labels(generator, batch)
-    new_y = (y + torch.randint(1, N_CLASSES, (batch,), generator=generator)) % N_CLASSES
-    return model, _images(generator, batch), y, new_y
+def _path_inputs(generator: torch.Generator) -> tuple:
+    model = _fresh_model(generator)
+    y_a, y_b, label = (int(v) for v in torch.randint(0, N_CLASSES, (3,), generator=generator))
+    label = (y_a + 1 + label % (N_CLASSES - 1)) % N_CLASSES  # differs from y_a
+    n_steps = int(torch.randint(3, 8, (1,), generator=generator))
+    return (model, _images(generator, 1), torch.tensor([y_a]), _images(generator, 1), torch.tensor([y_b]),
+            label, n_steps)
 
 
 @torch.no_grad()
-def _reference_restyle(model, x, y, new_y):
-    return torch.sigmoid(model.decode(model.most_likely_latent(x, y), new_y))
+def _path(model, x_a, code_label_a, x_b, code_label_b, label, t, means=True):
+    z_a = model.most_likely_latent(x_a, code_label_a)
+    z_b = model.most_likely_latent(x_b, code_label_b)
+    z = (1 - t[:, None]) * z_a + t[:, None] * z_b
+    logits = model.decode(z, torch.full((len(t),), label))
+    return torch.sigmoid(logits) if means else logits
 
 
-_RESTYLE_MISTAKES = (
-    (lambda m, x, y, n: torch.sigmoid(m.decode(m.most_likely_latent(x, n), n)),
-     "the image is encoded with the new label; its style code comes from q(z|x, y) with its own label y"),
-    (lambda m, x, y, n: m.decode(m.most_likely_latent(x, y), n),
+def _reference_path(model, x_a, y_a, x_b, y_b, label, n_steps):
+    return _path(model, x_a, y_a, x_b, y_b, label, torch.linspace(0, 1, n_steps))
+
+
+_PATH_MISTAKES = (
+    (lambda m, xa, ya, xb, yb, label, n: _path(m, xa, torch.tensor([label]), xb, torch.tensor([label]), label,
+                                               torch.linspace(0, 1, n)),
+     "the images are encoded with the target label; each style code comes from q(z|x, y) with the image's own "
+     "label"),
+    (lambda m, xa, ya, xb, yb, label, n: _path(m, xa, ya, xb, yb, label, torch.linspace(0, 1, n + 2)[1:-1]),
+     "the path leaves out its ends; the first image decodes x_a's code and the last x_b's code"),
+    (lambda m, xa, ya, xb, yb, label, n: _path(m, xa, ya, xb, yb, label, torch.linspace(1, 0, n)),
+     "the path runs backwards; it starts at x_a's code and ends at x_b's"),
+    (lambda m, xa, ya, xb, yb, label, n: _path(m, xa, ya, xb, yb, label, torch.linspace(0, 1, n), means=False),
      "these are logits; the pixel means are sigmoid(logits), in [0, 1]"),
-    (lambda m, x, y, n: torch.sigmoid(m.decode(m.most_likely_latent(x, y), y)),
-     "the code is decoded with the image's own label; decode it with the new label"),
-    (lambda m, x, y, n: torch.sigmoid(m.decode(torch.zeros(len(y), m.latent_dim), n)),
-     "the code is the prior's mean, not the image's: encode the image first"),
+    (lambda m, xa, ya, xb, yb, label, n: _path(m, xa, ya, xb, yb, ya.item(), torch.linspace(0, 1, n)),
+     "the codes are decoded with x_a's own label; decode them with the label asked for"),
 )
 
 
-def check_restyle(function) -> None:
-    """Exercise 3: ``restyle(model, x, y, new_y)`` -> pixel means (B, 1, 28, 28): the image's
-    posterior mean code under its own label, decoded with ``new_y``."""
-    check_function("Exercise 3", function, _reference_restyle, _restyle_inputs, trials=3, rtol=1e-4, atol=1e-5,
-                   mistakes=_RESTYLE_MISTAKES, name="restyle",
-                   hint="encode with the image's own label, take the posterior mean (not a draw), decode with the "
-                        "new label, and apply the sigmoid")
+def check_style_path(function) -> None:
+    """Exercise 3: ``style_path(model, x_a, y_a, x_b, y_b, label, n_steps)`` -> pixel means
+    (n_steps, 1, 28, 28): the posterior-mean codes of x_a (with y_a) and x_b (with y_b), mixed
+    linearly in n_steps evenly spaced steps from x_a's to x_b's, each decoded with ``label``."""
+    check_function("Exercise 3", function, _reference_path, _path_inputs, trials=3, rtol=1e-4, atol=1e-5,
+                   mistakes=_PATH_MISTAKES, name="style_path",
+                   hint="encode each image with its own label and take the posterior mean; mix the two codes as "
+                        "(1 - t) z_a + t z_b for n_steps values of t evenly spaced from 0 to 1 (both ends "
+                        "included); decode every mixed code with the given label and apply the sigmoid")
