@@ -19,7 +19,7 @@ FORK = Home("octo-teacher", "vae-course-2026", "fall")
 
 @pytest.fixture
 def series(tmp_path) -> Path:
-    """A copy of what publish touches: pyproject.toml, the notebooks, README.md, docs/, data/README.md."""
+    """A copy of what publish touches: pyproject.toml, the notebooks, README.md, docs/ and data/README.md."""
     root = tmp_path / "series"
     (root / "data").mkdir(parents=True)
     shutil.copy2(ROOT / "pyproject.toml", root / "pyproject.toml")
