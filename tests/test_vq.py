@@ -143,3 +143,16 @@ def test_the_command_line_trains_and_evaluates_a_vqvae(tmp_path):
     figures = json.loads(evaluated.stdout.strip().splitlines()[-1])
     assert math.isclose(figures["rate_nats"], 49 * math.log(64), rel_tol=1e-5)
     assert math.isclose(figures["total_nats"], figures["rate_nats"] + figures["distortion_nats"], rel_tol=1e-5)
+
+
+def test_without_the_reconstruction_term_no_gradient_reaches_the_decoder():
+    """fit's loss is -(log_likelihood - kl) + extra_loss; with reconstruction_weight=0 the
+    reconstruction term must cancel, so the decoder gets no gradient at all."""
+    torch.manual_seed(0)
+    model = vh.VQVAE(reconstruction_weight=0.0)
+    x = torch.bernoulli(torch.full((4, 1, 28, 28), 0.3))
+    parts = model.loss_parts(x)
+    loss = -(parts.log_likelihood - parts.kl) + parts.extra_loss
+    loss.backward()
+    decoder_grads = [p.grad for name, p in model.named_parameters() if name.startswith("decoder")]
+    assert decoder_grads and all(g is None or float(g.abs().max()) == 0.0 for g in decoder_grads)

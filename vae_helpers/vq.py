@@ -297,7 +297,7 @@ class VQVAE(ImageModel):
         log_likelihood = bernoulli_log_likelihood(self.decode(straight_through), x).mean()
         codebook_loss = (z_e.detach() - quantized).pow(2).sum((1, 2, 3)).mean()
         commitment_loss = (z_e - quantized.detach()).pow(2).sum((1, 2, 3)).mean()
-        extra = self.beta * commitment_loss - (1 - self.reconstruction_weight) * log_likelihood
+        extra = self.beta * commitment_loss + (1 - self.reconstruction_weight) * log_likelihood  # fit adds -log_likelihood
         if self.codebook_update == "loss":
             extra = extra + self.codebook_weight * codebook_loss
         if self.training:
