@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 __all__ = ["ExerciseNotDone", "answer_tensor", "answer_number", "check_number", "check_tensor",
-           "check_function", "check_true", "check_close", "check_tensor_close", "fresh_generator"]
+           "check_function", "check_true", "check_close", "check_tensor_close", "fresh_generator", "function_name",
+           "random_vae_batch"]
 
 # Ratios that a slip of units or reduction produces: halves and doubles, nats and bits, a
 # mean over the 784 pixels instead of a sum, a mean over a batch, log base 10.
@@ -142,6 +143,29 @@ def check_true(exercise: str, condition, message: str) -> None:
     print(f"{exercise}: correct.")
 
 
+def function_name(exercise: str, function) -> str:
+    """The learner's function's name, after checking that there is one: an unfinished exercise
+    raises :class:`ExerciseNotDone`, anything that is not callable an ``AssertionError``."""
+    if _not_done(function):
+        raise ExerciseNotDone(f"{exercise}: no answer yet; assign your function")
+    if not callable(function):
+        raise AssertionError(f"{exercise}: expected a function, got {type(function).__name__}")
+    return getattr(function, "__name__", "your function")
+
+
+def random_vae_batch(generator: torch.Generator) -> tuple:
+    """Fresh inputs of a Gaussian VAE's loss: (x, logits, loc, log_var) with a random batch size
+    B in 3..8 and latent size D in 2..6; x (B, 1, 28, 28) in {0, 1}, logits (B, 1, 28, 28),
+    loc and log_var (B, D)."""
+    batch = int(torch.randint(3, 9, (1,), generator=generator))
+    latent = int(torch.randint(2, 7, (1,), generator=generator))
+    x = torch.bernoulli(torch.rand(batch, 1, 28, 28, generator=generator), generator=generator)
+    logits = 2.0 * torch.randn(batch, 1, 28, 28, generator=generator)
+    loc = torch.randn(batch, latent, generator=generator)
+    log_var = 0.7 * torch.randn(batch, latent, generator=generator)
+    return x, logits, loc, log_var
+
+
 def _call(exercise: str, function: Callable, arguments: tuple, name: str):
     try:
         return function(*arguments)
@@ -165,11 +189,8 @@ def check_function(exercise: str, function: Callable, reference: Callable, make_
     mistakes: ``(wrong_function, message)`` pairs: known wrong methods, recognised by their
     output on the same inputs.
     """
-    if _not_done(function):
-        raise ExerciseNotDone(f"{exercise}: no answer yet; assign your function")
-    if not callable(function):
-        raise AssertionError(f"{exercise}: expected a function, got {type(function).__name__}")
-    name = name or getattr(function, "__name__", "your function")
+    default_name = function_name(exercise, function)
+    name = name or default_name
     for arguments, expected, message in cases:
         output = answer_tensor(exercise, _call(exercise, function, tuple(arguments), name), what=f"{name}'s output")
         expected = torch.as_tensor(expected, dtype=torch.float64)

@@ -4,11 +4,9 @@ The learner's functions run on fresh random inputs made here; references use the
 direct count. Failures name the mistake and never print a value.
 """
 
-import math
-
 import torch
 
-from . import ExerciseNotDone, _call, answer_tensor, check_function, fresh_generator
+from . import ExerciseNotDone, _call, check_function, fresh_generator
 
 __all__ = ["check_binarize_batch", "check_mean_intensity_by_class", "reference_mean_intensity_by_class"]
 

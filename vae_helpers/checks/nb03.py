@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import bernoulli_log_likelihood, gaussian_kl
-from . import answer_number, check_function, check_number
+from . import answer_number, check_function, check_number, random_vae_batch
 
 __all__ = ["reference_negative_elbo", "check_negative_elbo", "check_elbo_gap", "check_bits_per_dim",
            "check_nats_per_image", "check_mse_variance"]
@@ -31,14 +31,7 @@ def reference_negative_elbo(x: torch.Tensor, logits: torch.Tensor, loc: torch.Te
     return (-bernoulli_log_likelihood(logits, x) + gaussian_kl(loc, log_var)).mean()
 
 
-def _elbo_inputs(generator: torch.Generator) -> tuple:
-    batch = int(torch.randint(3, 9, (1,), generator=generator))
-    latent = int(torch.randint(2, 7, (1,), generator=generator))
-    x = torch.bernoulli(torch.rand(batch, 1, 28, 28, generator=generator), generator=generator)
-    logits = 2.0 * torch.randn(batch, 1, 28, 28, generator=generator)
-    loc = torch.randn(batch, latent, generator=generator)
-    log_var = 0.7 * torch.randn(batch, latent, generator=generator)
-    return x, logits, loc, log_var
+_elbo_inputs = random_vae_batch
 
 
 def _per_image_bce(x, logits):

@@ -11,7 +11,7 @@ import math
 import torch
 
 from ..losses import gaussian_kl
-from . import ExerciseNotDone, _call, _not_done, answer_tensor, check_function, fresh_generator
+from . import _call, function_name, answer_tensor, check_function, fresh_generator
 
 __all__ = ["check_reparameterized_sample", "check_gaussian_kl", "check_baseline_score_estimates"]
 
@@ -39,11 +39,7 @@ def check_reparameterized_sample(function) -> None:
     dz/dlog_var = (z - loc) / 2.
     """
     exercise = "Exercise 1"
-    if _not_done(function):
-        raise ExerciseNotDone(f"{exercise}: no answer yet; assign your function")
-    if not callable(function):
-        raise AssertionError(f"{exercise}: expected a function, got {type(function).__name__}")
-    name = getattr(function, "__name__", "your function")
+    name = function_name(exercise, function)
     generator = fresh_generator()
     loc = 2 * torch.randn(_ROWS, _DIMS, generator=generator)
     log_var = 3 * torch.rand(_ROWS, _DIMS, generator=generator) - 2  # sigma between e^-1 and e^0.5

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..gumbel import gumbel_softmax as package_gumbel_softmax
 from ..losses import categorical_kl_to_uniform
-from . import (ExerciseNotDone, _call, _not_done, answer_tensor, check_function, check_tensor_quietly,
+from . import (_call, function_name, answer_tensor, check_function, check_tensor_quietly,
                fresh_generator)
 
 __all__ = ["check_gumbel_softmax", "check_gumbel_softmax_gradient", "check_straight_through_forward",
@@ -76,11 +76,7 @@ def _learner_output(exercise, function, logits, tau, u, name, requires_grad=Fals
 
 
 def _start(exercise, function):
-    if _not_done(function):
-        raise ExerciseNotDone(f"{exercise}: no answer yet; assign your function")
-    if not callable(function):
-        raise AssertionError(f"{exercise}: expected a function, got {type(function).__name__}")
-    return getattr(function, "__name__", "your function")
+    return function_name(exercise, function)
 
 
 def check_gumbel_softmax(function, exercise: str = "Exercise 1") -> None:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import bernoulli_log_likelihood, gaussian_kl
-from . import ExerciseNotDone, check_function
+from . import ExerciseNotDone, check_function, random_vae_batch
 
 __all__ = ["reference_beta_vae_loss", "check_beta_vae_loss", "check_cyclical_beta"]
 
@@ -37,12 +37,7 @@ def reference_beta_vae_loss(x: torch.Tensor, logits: torch.Tensor, loc: torch.Te
 
 
 def _beta_inputs(generator: torch.Generator) -> tuple:
-    batch = int(torch.randint(3, 9, (1,), generator=generator))
-    latent = int(torch.randint(2, 7, (1,), generator=generator))
-    x = torch.bernoulli(torch.rand(batch, 1, 28, 28, generator=generator), generator=generator)
-    logits = 2.0 * torch.randn(batch, 1, 28, 28, generator=generator)
-    loc = torch.randn(batch, latent, generator=generator)
-    log_var = 0.7 * torch.randn(batch, latent, generator=generator)
+    x, logits, loc, log_var = random_vae_batch(generator)
     beta = float(0.2 + 7.8 * torch.rand((), generator=generator))
     if abs(beta - 1.0) < 0.3:
         beta += 1.0

@@ -12,7 +12,7 @@ import torch
 
 from ..linear_gaussian import LinearGaussianModel
 from ..losses import nats_to_bits_per_dim
-from . import ExerciseNotDone, _call, _not_done, check_function, check_tensor_quietly
+from . import _call, function_name, check_function, check_tensor_quietly
 
 __all__ = ["check_importance_weighted_bound", "check_bound_is_stable", "check_bits_per_dim",
            "check_bound_with_true_posterior"]
@@ -58,11 +58,7 @@ def check_bound_is_stable(function) -> None:
     nats, whose exponentials are 0 in float64) and around +800 (which overflow): the answer must
     be finite and right. The naive log(mean(exp(log w))) fails here and is named."""
     exercise = "Exercise 1"
-    if _not_done(function):
-        raise ExerciseNotDone(f"{exercise}: no answer yet; assign your function")
-    if not callable(function):
-        raise AssertionError(f"{exercise}: expected a function, got {type(function).__name__}")
-    name = getattr(function, "__name__", "your function")
+    name = function_name(exercise, function)
     generator = torch.Generator().manual_seed(8)
     for centre in (-500.0, 800.0):
         log_weights = centre + 5 * torch.randn(7, 4, generator=generator, dtype=torch.float64)
