@@ -36,6 +36,17 @@ def test_every_notebook_has_checked_exercises_with_current_nbgrader_metadata(pat
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_no_prose_cell_spells_an_nbgrader_marker(path):
+    # nbgrader's ClearSolutions reads "BEGIN SOLUTION" in ANY cell as the start of a region and stops with
+    # "no end solution statement found" when the END marker is on the same line (as it is in prose)
+    for index, cell in enumerate(load(path)["cells"]):
+        if cell["cell_type"] == "markdown":
+            text = "".join(cell["source"])
+            for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+                assert marker not in text, f"{path.name} cell {index}: markdown names the nbgrader marker {marker!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
 def test_student_versions_leave_no_trace_of_a_solution(path):
     notebook = load(path)
     student = student_version(notebook)
