@@ -49,6 +49,8 @@ def test_unfinished_answers_say_so():
     (lambda x, g: x, "values other than 0 and 1"),
     (lambda x, g: (torch.rand(x.shape, generator=g) > x).to(x.dtype), "1 - intensity"),
     (lambda x, g: (torch.rand(x.shape[0], 1, 1, 1, generator=g) < x).to(x.dtype), "per pixel, not per image"),
+    (lambda x, g: (torch.rand(x.shape[1:], generator=g) < x).to(x.dtype), "shared by all the images"),
+    (lambda x, g: (torch.rand(1, 1, 28, 28, generator=g) < x).to(x.dtype), "shared by all the images"),
     (lambda x, g: torch.bernoulli(x), "take the random numbers from `generator`"),
     (lambda x, g: (torch.rand(x.shape, generator=g) < x), "floats"),
     (lambda x, g: torch.bernoulli(x, generator=g)[:, 0], "shape"),

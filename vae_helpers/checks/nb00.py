@@ -60,6 +60,12 @@ def check_binarize_batch(function) -> None:
     constant_images = (per_image.std(1) == 0)[count:-count].double().mean()
     if constant_images > 0.5:
         _fail("all pixels of an image come out the same: draw one random number per pixel, not per image")
+    same_level = per_image.view(len(levels), count, -1)[1:-1]            # images of one intensity, side by side
+    repeated = (same_level[:, 1:] == same_level[:, :1]).all(2).double().mean()
+    if repeated > 0.5:
+        _fail("every image of the batch gets the same pattern of ones: one random number per pixel position is "
+              "shared by all the images; draw a separate one for every pixel of every image (the whole "
+              "(B, 1, 28, 28) shape), so the images are independent of each other")
     if frequencies[0] != 0 or frequencies[-1] != 1:
         _fail("a pixel of intensity 0 must always give 0 and one of intensity 1 always 1")
     standard_errors = torch.sqrt(inner * (1 - inner) / pixels)
