@@ -80,6 +80,24 @@ def test_wrong_second_moments_are_named(wrong, says):
     expect_failure(nb01.check_second_moment, wrong, says=says, forbid=["5", "4", "48"])
 
 
+def _log_posterior(log_prior, log_likelihood, z_grid):
+    log_joint = log_prior + log_likelihood
+    return log_joint - log_joint.max() - torch.trapezoid(torch.exp(log_joint - log_joint.max()), z_grid).log()
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (lambda lp, ll, z: torch.exp(lp + ll) / torch.trapezoid(torch.exp(lp + ll), z), "subtract the largest log value"),
+    (lambda lp, ll, z: torch.softmax(lp + ll, 0), "*integrate* to 1"),
+    (lambda lp, ll, z: posterior_on_grid(torch.zeros_like(lp), ll, z), "prior is missing"),
+    (lambda lp, ll, z: posterior_on_grid(lp, torch.zeros_like(ll), z), "likelihood is missing"),
+    (_log_posterior, "log of the posterior density"),
+    (lambda lp, ll, z: (lp + ll) - torch.logsumexp(lp + ll, 0), "log of the posterior density"),
+    (lambda lp, ll, z: posterior_on_grid(lp, ll, z) - 1.0, "negative values"),
+])
+def test_wrong_posteriors_are_named(wrong, says):
+    expect_failure(nb01.check_posterior_on_grid, wrong, says=says)
+
+
 def test_nbgrader_grades_the_notebook(tmp_path):
     wrong = ("# Exercise 3: write posterior_on_grid(log_prior, log_likelihood, z_grid)\n"
              "def posterior_on_grid(log_prior, log_likelihood, z_grid):\n"

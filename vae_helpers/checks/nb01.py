@@ -165,7 +165,17 @@ def check_posterior_on_grid(function) -> None:
     underflow = ("the log-likelihoods of many observations are hundreds of nats below 0, so exp() of them is 0 "
                  "in floating point: subtract the largest log value (or use torch.logsumexp) before exponentiating")
     if callable(function):
-        output = _call("Exercise 3", function, _grid_inputs(fresh_generator()), "posterior_on_grid")
+        inputs = _grid_inputs(fresh_generator())
+        output = _call("Exercise 3", function, inputs, "posterior_on_grid")
+        if isinstance(output, torch.Tensor) and output.is_floating_point() and (output.detach() < 0).any():
+            as_density = torch.exp(output.detach().to(torch.float64))
+            as_density = as_density / torch.trapezoid(as_density, inputs[2])
+            if torch.allclose(as_density, reference_posterior_on_grid(*inputs), rtol=1e-3, atol=1e-5):
+                raise AssertionError("Exercise 3: posterior_on_grid returns the log of the posterior density "
+                                     "(its values are negative where the density is small); return the density "
+                                     "itself: exponentiate the log values, then divide by the area")
+            raise AssertionError("Exercise 3: posterior_on_grid's output has negative values, and a density never "
+                                 "has")
         if isinstance(output, torch.Tensor) and output.is_floating_point() and (
                 not torch.isfinite(output).all() or not output.detach().abs().sum() > 0):
             raise AssertionError(f"Exercise 3: posterior_on_grid's output is NaN, infinite or all zeros: {underflow}")
