@@ -61,3 +61,20 @@ def test_bad_arguments_are_refused(small_vae_and_pixels):
         FixedGaussianPosterior(model, torch.zeros(6, 3), torch.zeros(6, 2))
     with pytest.raises(ValueError, match="holds 6"):
         FixedGaussianPosterior(model, torch.zeros(6, 3), torch.zeros(6, 3)).posterior(pixels[:2])
+
+
+def test_continuing_from_a_start_matches_one_longer_run_and_check_steps_reports_it(small_vae_and_pixels):
+    model, pixels = small_vae_and_pixels
+    torch.manual_seed(0)
+    first = optimize_posteriors(model, pixels, steps=30, draws=4, learning_rate=5e-2)
+    continued = optimize_posteriors(model, pixels, steps=0, draws=4, start=first)
+    assert all(torch.equal(a, b) for a, b in zip(first, continued))  # 0 more steps: the start itself
+    torch.manual_seed(0)
+    gaps = inference_gaps(model, pixels, k=20, steps=5, draws=4, learning_rate=5e-2, elbo_draws=100,
+                          check_steps=100)
+    assert gaps["elbo_optimized_longer"].shape == (6,)
+    assert gaps["elbo_optimized_longer"].mean() > gaps["elbo_optimized"].mean()  # 5 steps had not converged
+    with pytest.raises(ValueError, match="check_steps"):
+        inference_gaps(model, pixels, check_steps=-1)
+    with pytest.raises(ValueError, match="start"):
+        optimize_posteriors(model, pixels, steps=1, start=(torch.zeros(2, 3), torch.zeros(2, 3)))
