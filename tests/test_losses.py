@@ -178,3 +178,13 @@ def test_bad_inputs_raise_clear_errors(call, message):
     with pytest.raises((ValueError, TypeError)) as error:
         call()
     assert message in str(error.value)
+
+
+def test_log_mean_exp_is_the_log_of_the_mean_and_survives_underflow():
+    from vae_helpers.losses import log_mean_exp
+    values = torch.randn(7, 3, dtype=torch.float64)
+    torch.testing.assert_close(log_mean_exp(values), values.exp().mean(0).log())
+    torch.testing.assert_close(log_mean_exp(values, dim=1), values.exp().mean(1).log())
+    real_size = values.float() - 150.0  # exp() of these is 0 in float32
+    assert torch.isinf(real_size.exp().mean(0).log()).all()
+    torch.testing.assert_close(log_mean_exp(real_size), (log_mean_exp(values) - 150.0).float())

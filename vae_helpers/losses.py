@@ -198,6 +198,15 @@ def iwae_bound(model, x: torch.Tensor, k: int = 50, max_samples_per_chunk: int =
         return torch.logsumexp(torch.stack(partial_sums), dim=0) - math.log(k)
 
 
+def log_mean_exp(log_values: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """log(mean(exp(log_values))) along ``dim``, computed in log space (logsumexp - log n).
+
+    With log importance weights of shape (k, B) and dim=0 this is L_k per image, shape (B,),
+    in nats; it stays finite where exp() under- or overflows (log weights of real images).
+    """
+    return torch.logsumexp(log_values, dim=dim) - math.log(log_values.shape[dim])
+
+
 def draw_log_weights(model, x: torch.Tensor, posterior, n: int, *, y=None,
                      reparameterize: bool = False) -> torch.Tensor:
     """Draw n codes z_i ~ q(z|x) and return log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x).
