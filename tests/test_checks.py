@@ -73,6 +73,31 @@ def test_a_copied_output_fails_because_the_inputs_are_fresh():
                    says="not within")
 
 
+def _kl_inputs(generator):
+    return torch.randn(4, 3, generator=generator), 0.5 * torch.randn(4, 3, generator=generator)
+
+
+def test_calling_the_package_reference_fails_however_it_is_reached():
+    import sys
+
+    from vae_helpers.losses import gaussian_kl
+
+    def by_hand(loc, log_var):
+        return 0.5 * (loc ** 2 + log_var.exp() - 1 - log_var).sum(-1)
+
+    alias = vh.gaussian_kl
+    for copied in (vh.gaussian_kl, lambda m, v: vh.gaussian_kl(m, v), lambda m, v: alias(m, v) + 0,
+                   lambda m, v: gaussian_kl(m, v)):
+        expect_failure(vh.checks.check_function, "Exercise 2", copied, vh.gaussian_kl, _kl_inputs,
+                       says="calls vae_helpers' gaussian_kl", forbid=["tensor("])
+    expect_pass(vh.checks.check_function, "Exercise 2", by_hand, vh.gaussian_kl, _kl_inputs)
+    # an equivalent package function named in forbidden is refused too; a helper the learner may use is not
+    expect_failure(vh.checks.check_function, "Exercise 2", lambda m, v: vh.gaussian_kl(m, v), by_hand, _kl_inputs,
+                   forbidden=(vh.gaussian_kl,), says="calls vae_helpers' gaussian_kl")
+    expect_pass(vh.checks.check_function, "Exercise 2", lambda m, v: vh.gaussian_kl(m, v), by_hand, _kl_inputs)
+    assert sys.getprofile() is None  # the watch is taken down after every call
+
+
 def test_closed_form_cases_fail_with_their_own_message():
     zero = torch.zeros(2, 3)
     expect_failure(vh.checks.check_function, "Exercise 5", lambda m, v, e: m + v, _reparameterized, _inputs,

@@ -19,6 +19,7 @@ import importlib
 import math
 import re
 import secrets
+import sys
 from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
@@ -166,19 +167,53 @@ def random_vae_batch(generator: torch.Generator) -> tuple:
     return x, logits, loc, log_var
 
 
-def _call(exercise: str, function: Callable, arguments: tuple, name: str):
+def _call(exercise: str, function: Callable, arguments: tuple, name: str, forbidden: Iterable[Callable] = ()):
+    """Call the learner's function; refuse it if it calls one of ``forbidden`` (the package's
+    reference and its equivalents), however it reached them (``vh.f``, an import, an alias)."""
+    watched = {_code_of(reference): reference for reference in forbidden if _code_of(reference) is not None}
+    reached = []
+
+    def watch(frame, event, _argument):
+        if event == "call" and frame.f_code in watched:
+            reached.append(watched[frame.f_code])
+
+    previous = sys.getprofile()
+    if watched:
+        sys.setprofile(watch)
     try:
-        return function(*arguments)
+        output = function(*arguments)
     except NotImplementedError:
         raise ExerciseNotDone(f"{exercise}: {name} is not written yet (it raises NotImplementedError)") from None
     except Exception as error:  # the learner's code failed: say how, in their terms
         raise AssertionError(f"{exercise}: calling {name} raised {type(error).__name__}: {error}") from None
+    finally:
+        if watched:
+            sys.setprofile(previous)
+    if reached:
+        used = getattr(reached[0], "__qualname__", "the reference")
+        raise AssertionError(f"{exercise}: {name} calls vae_helpers' {used}, the function it is graded against: "
+                             "write the computation yourself, with torch")
+    return output
+
+
+def _code_of(function: Callable):
+    """The Python code object that runs when ``function`` is called (None for C functions)."""
+    function = getattr(function, "__func__", function)
+    code = getattr(function, "__code__", None)
+    if code is None and callable(function):  # a module or other callable object: its forward / __call__
+        method = getattr(type(function), "forward", None) or getattr(type(function), "__call__", None)
+        code = getattr(method, "__code__", None)
+    return code
+
+
+def _package_function(function: Callable) -> bool:
+    return (getattr(function, "__module__", "") or "").startswith("vae_helpers") and _code_of(function) is not None
 
 
 def check_function(exercise: str, function: Callable, reference: Callable, make_inputs: Callable,
                    trials: int = 3, rtol: float = 1e-4, atol: float = 1e-5, gradient_of: Sequence[int] = (),
                    cases: Iterable = (), mistakes: Iterable = (), hint: str = "",
-                   name: Optional[str] = None) -> None:
+                   name: Optional[str] = None, forbidden: Iterable[Callable] = ()) -> None:
     """Pass when the learner's ``function`` agrees with ``reference`` on fresh random inputs.
 
     make_inputs(generator) -> tuple of arguments (tensors, made with the CPU ``generator``).
@@ -187,12 +222,16 @@ def check_function(exercise: str, function: Callable, reference: Callable, make_
     there). cases: ``(arguments, expected, message)`` triples with a known answer (closed-form
     cases such as KL(N(0, 1) || N(0, 1)) = 0), each failing with its own message.
     mistakes: ``(wrong_function, message)`` pairs: known wrong methods, recognised by their
-    output on the same inputs.
+    output on the same inputs. forbidden: package functions the learner's code must not call
+    (its work would then be the reference's); the reference itself is always forbidden when it is
+    a package function.
     """
     default_name = function_name(exercise, function)
     name = name or default_name
+    forbidden = tuple(forbidden) + ((reference,) if _package_function(reference) else ())
     for arguments, expected, message in cases:
-        output = answer_tensor(exercise, _call(exercise, function, tuple(arguments), name), what=f"{name}'s output")
+        output = answer_tensor(exercise, _call(exercise, function, tuple(arguments), name, forbidden),
+                               what=f"{name}'s output")
         expected = torch.as_tensor(expected, dtype=torch.float64)
         if output.shape != expected.shape or not _close(output, expected, rtol, atol):
             raise AssertionError(f"{exercise}: {message}")
@@ -201,7 +240,7 @@ def check_function(exercise: str, function: Callable, reference: Callable, make_
         arguments = tuple(make_inputs(generator))
         learner_arguments = tuple(_leaf(a, i in gradient_of) for i, a in enumerate(arguments))
         reference_arguments = tuple(_leaf(a, i in gradient_of) for i, a in enumerate(arguments))
-        output = _call(exercise, function, learner_arguments, name)
+        output = _call(exercise, function, learner_arguments, name, forbidden)
         expected = reference(*reference_arguments)
         if not isinstance(output, torch.Tensor) and isinstance(expected, torch.Tensor):
             raise AssertionError(f"{exercise}: {name} should return a torch.Tensor, got {type(output).__name__}")
