@@ -2,8 +2,6 @@
 methods fail with a message that names the mistake and holds no number, and nbgrader grades the
 notebook as a course would."""
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -35,7 +33,14 @@ def test_other_right_spellings_pass():
     def by_expanded_distance(z_e, codebook):
         distances = (z_e.unsqueeze(-2) - codebook).pow(2).sum(-1)
         z_q = codebook[distances.argmin(-1)]
-        return z_q + z_e - z_e.detach()  # the same value and gradient, written the other way round
+        return z_e + (z_q - z_e).detach()
+
+    def with_the_codebook_detached(z_e, codebook):
+        z_q = codebook.detach()[torch.cdist(z_e.reshape(-1, z_e.shape[-1]), codebook).argmin(1)]
+        return z_q.reshape(z_e.shape) + z_e - z_e.detach()  # the codebook gets nothing, so this is right too
+
+    def one_element_tensor(indices, n_codes):
+        return perplexity(indices, n_codes).reshape(1)
 
     def in_float64(z_e, codebook):
         return vector_quantize(z_e.double(), codebook.double())
@@ -55,8 +60,9 @@ def test_other_right_spellings_pass():
         return torch.distributions.Categorical(probs=counts / counts.sum()).entropy().exp()
 
     expect_pass(nb09.check_vector_quantize, by_expanded_distance)
+    expect_pass(nb09.check_vector_quantize, with_the_codebook_detached)
     expect_pass(nb09.check_vector_quantize, in_float64)
-    for spelling in (with_numpy, in_bits, with_distributions):
+    for spelling in (with_numpy, in_bits, with_distributions, one_element_tensor):
         expect_pass(nb09.check_perplexity, spelling)
 
 
@@ -89,6 +95,40 @@ def _pick(z_e, codebook, score):
 ])
 def test_wrong_vector_quantizers_fail_and_say_why(wrong, says):
     expect_failure(nb09.check_vector_quantize, wrong, says=says)
+
+
+def test_a_gradient_into_the_codebook_fails():
+    # the right value and the identity gradient to z_e, but the decoder's gradient also reaches the codebook
+    def both_ways(z_e, codebook):
+        return _pick(z_e, codebook, lambda f, b: torch.cdist(f, b).argmin(1)) + z_e - z_e.detach()
+
+    expect_failure(nb09.check_vector_quantize, both_ways, says="the codebook gets a gradient")
+
+
+def test_the_hint_does_not_hold_the_code():
+    message = expect_failure(nb09.check_vector_quantize, lambda z, c: _pick(z, c, lambda f, b: (f @ b.t()).argmax(1)),
+                             says="dot product")
+    for piece in ("argmin", "detach", "z_q - z_e", "codebook["):
+        assert piece not in message, f"the failure gives away {piece!r}: {message}"
+
+
+def test_the_package_quantizer_and_perplexity_are_refused():
+    import vae_helpers as vh
+    from vae_helpers.vq import codebook_perplexity, squared_distances
+    from vae_helpers.vq import vector_quantize as package_quantize
+
+    def by_distances(z, c):
+        z_q = c[squared_distances(z, c).argmin(-1)]
+        return z + (z_q - z).detach()
+
+    def by_nearest_code(z, c):
+        return z + (c[vh.vq.nearest_code(z, c)] - z).detach()
+
+    for copied in (lambda z, c: package_quantize(z, c).straight_through,
+                   lambda z, c: vh.vector_quantize(z, c).straight_through, by_distances, by_nearest_code):
+        expect_failure(nb09.check_vector_quantize, copied, says="calls vae_helpers'")
+    for copied in (codebook_perplexity, lambda i, k: float(vh.vq.codebook_perplexity(i, k))):
+        expect_failure(nb09.check_perplexity, copied, says="calls vae_helpers'")
 
 
 def test_a_copied_code_or_a_constant_fails():
@@ -124,15 +164,6 @@ def test_wrong_perplexities_fail_and_say_why(wrong, says):
 def test_a_copied_number_fails():
     expect_failure(nb09.check_perplexity, lambda indices, n_codes: 6.0, says="")
     expect_failure(nb09.check_perplexity, lambda indices, n_codes: "six", says="must be a number")
-
-
-def test_the_checks_pass_on_the_package_itself():
-    from vae_helpers.vq import codebook_perplexity
-    from vae_helpers.vq import vector_quantize as package_quantize
-
-    expect_pass(nb09.check_vector_quantize, lambda z, c: package_quantize(z, c).straight_through)
-    expect_pass(nb09.check_perplexity, codebook_perplexity)
-    assert math.isclose(float(codebook_perplexity(torch.arange(5), 5)), 5.0)
 
 
 # ------------------------------------------------------------------ nbgrader
