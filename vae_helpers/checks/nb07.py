@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..conditional import ConditionalVAE
-from . import ExerciseNotDone, check_function
+from . import ExerciseNotDone, _call, check_function, fresh_generator, function_name
 
 __all__ = ["check_decode_every_label", "check_label_posterior", "check_style_path"]
 
@@ -44,12 +44,27 @@ def _images(generator: torch.Generator, batch: int) -> torch.Tensor:
 _OWNERS = {}  # id(decoder) -> a private copy of the ConditionalVAE it belongs to (for the reference)
 
 
+class _CountingDecoder(torch.nn.Module):
+    """The decoder handed to the learner's function: the same network, (N, D + 10) -> logits
+    (N, 1, 28, 28), counting how often it is called."""
+
+    def __init__(self, decoder: torch.nn.Module):
+        super().__init__()
+        self.network = decoder
+        self.calls = 0
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.network(inputs)
+
+
 def _decoder_inputs(generator: torch.Generator) -> tuple:
     model = _fresh_model(generator)
+    decoder = _CountingDecoder(model.decoder)
     _OWNERS.clear()
-    _OWNERS[id(model.decoder)] = copy.deepcopy(model)  # a learner who casts the decoder cannot break the reference
+    _OWNERS[id(decoder)] = copy.deepcopy(model)  # a learner who casts the decoder cannot break the reference
     batch = int(torch.randint(3, 9, (1,), generator=generator))
-    return model.decoder, torch.randn(batch, model.latent_dim, generator=generator)
+    return decoder, torch.randn(batch, model.latent_dim, generator=generator)
 
 
 def _reference_every_label(decoder, z):
@@ -92,11 +107,22 @@ _EVERY_LABEL_MISTAKES = (
 
 def check_decode_every_label(function) -> None:
     """Exercise 1: ``decode_every_label(decoder, z)`` -> logits (B, 10, 1, 28, 28); entry [i, y]
-    is ``ConditionalVAE.decode`` of code z[i] with label y, for the model that owns ``decoder``."""
-    check_function("Exercise 1", function, _reference_every_label, _decoder_inputs, trials=3, rtol=1e-4, atol=1e-5,
-                   gradient_of=(1,), mistakes=_EVERY_LABEL_MISTAKES, name="decode_every_label",
-                   hint="for each label 0-9, build its one-hot float vector for every code, concatenate it after z "
-                        "along the feature dimension and apply the decoder; stack the ten results along dimension 1")
+    is ``ConditionalVAE.decode`` of code z[i] with label y, for the model that owns ``decoder``,
+    computed with exactly one call of ``decoder`` (on all B x 10 pairs at once)."""
+    exercise = "Exercise 1"
+    name = function_name(exercise, function)
+    decoder, z = _decoder_inputs(fresh_generator())
+    _call(exercise, function, (decoder, z), name)
+    if decoder.calls == 0:
+        raise AssertionError(f"{exercise}: {name} never calls the decoder it is given; the logits must come from "
+                             "that decoder")
+    if decoder.calls > 1:
+        raise AssertionError(f"{exercise}: {name} calls the decoder more than once (a loop over the labels?); "
+                             "build every (code, label) pair first and decode them all in a single call")
+    check_function(exercise, function, _reference_every_label, _decoder_inputs, trials=3, rtol=1e-4, atol=1e-5,
+                   gradient_of=(1,), mistakes=_EVERY_LABEL_MISTAKES, name=name,
+                   hint="entry [i, y] is code i decoded with label y; the decoder reads z first and the one-hot "
+                        "label (floats) in its last 10 columns")
 
 
 # ----------------------------------------------------------------------------- exercise 2: p(y | x) from the ELBOs
