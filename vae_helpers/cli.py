@@ -46,6 +46,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a seed >= 0, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -74,16 +84,17 @@ def _check_out_folder(folder: Path, force: bool, names) -> None:
                          "folder, leave out --out for a new numbered one, or pass --force to replace them")
 
 
-def _build_model(kind: str, latent_dim):
+def _build_model(kind: str, latent_dim, seed: int):
+    """The model ``--model kind`` names, its initial weights drawn from ``seed``."""
     if kind == "ae":
-        return Autoencoder(latent_dim=latent_dim or 2)
+        return Autoencoder(latent_dim=latent_dim or 2, seed=seed)
     if kind == "gaussian":
-        return GaussianVAE(latent_dim=latent_dim or 20, hidden_dims=(400,))
+        return GaussianVAE(latent_dim=latent_dim or 20, hidden_dims=(400,), seed=seed)
     if kind == "conv":
-        return GaussianVAE(latent_dim=latent_dim or 20, architecture="conv")
+        return GaussianVAE(latent_dim=latent_dim or 20, architecture="conv", seed=seed)
     if kind == "vqvae":
-        return VQVAE(n_codes=latent_dim or 64, codebook_update="ema", dead_code_threshold=0.03)
-    return CategoricalVAE(n_latents=latent_dim or 30)
+        return VQVAE(n_codes=latent_dim or 64, codebook_update="ema", dead_code_threshold=0.03, seed=seed)
+    return CategoricalVAE(n_latents=latent_dim or 30, seed=seed)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
                             "once; continuous: intensities in [0, 1] (a cross-entropy, not a likelihood)")
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                        help="where to train; auto: a CUDA GPU, else Apple's MPS, else the CPU")
-    train.add_argument("--seed", type=int, default=0,
+    train.add_argument("--seed", type=_seed, default=0,
                        help="seeds the initial weights, shuffling, binarization and sampling: the same seed on "
                             "the same machine and torch gives the same checkpoint, byte for byte")
     train.add_argument("--cuda-graph", action="store_true",
@@ -142,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
                                   help="k, the samples per image of the importance-weighted bound")
     evaluate_command.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                                   help="where to score; auto: a CUDA GPU, else Apple's MPS, else the CPU")
-    evaluate_command.add_argument("--seed", type=int, default=0,
+    evaluate_command.add_argument("--seed", type=_seed, default=0,
                                   help="seeds the latent draws of both estimates, so a repeat gives the same figures")
     evaluate_command.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     assignments = commands.add_parser("assignments", help="write the student versions of the notebooks")
@@ -205,8 +216,7 @@ def _train(args) -> dict:
     train = load_dataset(args.dataset, "train", args.data_root, download=args.download)
     test = load_dataset(args.dataset, "test", args.data_root, download=args.download)
     print(f"data: {train.source}; device: {describe_device(device)}")
-    torch.manual_seed(args.seed)  # the initial weights: fit seeds everything after them
-    model = _build_model(args.model, args.latent_dim)
+    model = _build_model(args.model, args.latent_dim, args.seed)  # fit seeds everything after the weights
     history = fit(model, train.images, test.images, epochs=args.epochs, batch_size=args.batch_size,
                   learning_rate=args.learning_rate, device=device, seed=args.seed,
                   preprocessing=args.preprocessing, progress=False, cuda_graph=args.cuda_graph,

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import check_latent_count, register_model
+from .gumbel import check_temperature
+from .models import check_latent_count, check_sample_count, check_seed, register_model, seeded_weights
 from .settings import by_mode
 
 
@@ -45,22 +46,27 @@ class CodePrior(nn.Module):
 
     n_codes: K. height, width: the grid (7 x 7 for the series' VQ-VAE). channels: width of the
     hidden layers. layers: masked 3 x 3 residual blocks after the first 7 x 7 mask-A layer.
+    seed: draws the initial weights from this seed without touching the global random state
+    (``None``: from it).
     """
 
-    def __init__(self, n_codes: int, height: int = 7, width: int = 7, channels: int = 64, layers: int = 4):
+    def __init__(self, n_codes: int, height: int = 7, width: int = 7, channels: int = 64, layers: int = 4,
+                 seed: Optional[int] = None):
         super().__init__()
         for name, value in (("n_codes", n_codes), ("height", height), ("width", width),
                             ("channels", channels), ("layers", layers)):
             check_latent_count(name, value)
-        self.config = dict(n_codes=n_codes, height=height, width=width, channels=channels, layers=layers)
+        check_seed(seed)
+        self.config = dict(n_codes=n_codes, height=height, width=width, channels=channels, layers=layers, seed=seed)
         self.n_codes, self.height, self.width = n_codes, height, width
-        self.embed = nn.Embedding(n_codes, channels)
-        self.first = MaskedConv2d("A", channels, channels, 7)
-        self.blocks = nn.ModuleList(
-            nn.Sequential(nn.ReLU(), MaskedConv2d("B", channels, channels, 3), nn.ReLU(),
-                          nn.Conv2d(channels, channels, 1))
-            for _ in range(layers))
-        self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, n_codes, 1))
+        with seeded_weights(seed):
+            self.embed = nn.Embedding(n_codes, channels)
+            self.first = MaskedConv2d("A", channels, channels, 7)
+            self.blocks = nn.ModuleList(
+                nn.Sequential(nn.ReLU(), MaskedConv2d("B", channels, channels, 3), nn.ReLU(),
+                              nn.Conv2d(channels, channels, 1))
+                for _ in range(layers))
+            self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, n_codes, 1))
 
     def check_codes(self, codes: torch.Tensor) -> None:
         """Raise a clear error unless ``codes`` is int64 (B, H, W) with values in [0, K)."""
@@ -79,6 +85,10 @@ class CodePrior(nn.Module):
             h = h + block(h)
         return self.out(h)
 
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """``prior(codes)`` is ``prior.log_prob(codes)``: int64 (B, H, W) -> (B,) nats per grid."""
+        return self.log_prob(codes)
+
     def log_prob(self, codes: torch.Tensor) -> torch.Tensor:
         """log p(c) = sum_i log p(c_i | c_<i): int64 (B, H, W) -> (B,) nats per grid."""
         self.check_codes(codes)
@@ -88,6 +98,8 @@ class CodePrior(nn.Module):
     def sample(self, n: int, generator: Optional[torch.Generator] = None, temperature: float = 1.0) -> torch.Tensor:
         """n grids drawn position by position from p(c): int64 (n, H, W) on the prior's device.
         ``temperature`` divides the logits (1: the model's own distribution)."""
+        check_sample_count(n, "grids")
+        check_temperature(temperature, "temperature")
         device = self.embed.weight.device
         codes = torch.zeros(n, self.height, self.width, dtype=torch.long, device=device)
         was_training = self.training
@@ -129,8 +141,15 @@ def fit_code_prior(prior: CodePrior, train_codes: torch.Tensor, test_codes: Opti
     in nats per grid.
     """
     prior.check_codes(train_codes)
+    if train_codes.shape[0] == 0:
+        raise ValueError("train_codes is empty (0 grids): there is nothing to train on")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a whole number >= 0, got {epochs!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not (
+            math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
     epochs = by_mode(full=epochs, smoke=min(epochs, 2))
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)

@@ -25,12 +25,15 @@ Images go in as float (B, 1, 28, 28) in [0, 1]; labels as int64 (B,) class indic
     vh.fit(model, train.images, test.images, train_labels=train.labels, test_labels=test.labels)
 """
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch.distributions import Independent, Normal
 
 from .losses import ELBOParts, bernoulli_log_likelihood, elbo, gaussian_kl, gaussian_log_likelihood
-from .models import PIXELS, ImageModel, check_model_options, hidden_widths, image_decoder, mlp, register_model
+from .models import (PIXELS, ImageModel, check_model_options, check_seed, hidden_widths, image_decoder, mlp,
+                     check_latent_count, register_model, seeded_weights)
 
 
 @register_model
@@ -40,7 +43,8 @@ class ConditionalVAE(ImageModel):
     latent_dim: D. hidden_dims: widths of the encoder's hidden layers (the decoder mirrors
     them). n_classes: number of labels (10 for digits). likelihood: ``"bernoulli"`` (default)
     or ``"gaussian"`` with fixed per-pixel ``gaussian_variance``. Only the MLP architecture
-    exists: the one-hot label is concatenated to the flattened image.
+    exists: the one-hot label is concatenated to the flattened image. seed: draws the initial
+    weights from this seed without touching the global random state (``None``: from it).
 
     Networks: ``encoder``: (B, 784 + n_classes) -> (B, 2 D), the first D outputs are loc and
     the last D are log_var. ``decoder``: (B, D + n_classes) -> logits (B, 1, 28, 28). The
@@ -51,18 +55,19 @@ class ConditionalVAE(ImageModel):
     uses_labels = True
 
     def __init__(self, latent_dim: int = 20, hidden_dims=(400,), n_classes: int = 10,
-                 likelihood: str = "bernoulli", gaussian_variance: float = 0.5):
+                 likelihood: str = "bernoulli", gaussian_variance: float = 0.5, seed: Optional[int] = None):
         hidden_dims = hidden_widths(hidden_dims)
         check_model_options(hidden_dims, "mlp", likelihood, gaussian_variance)
-        if not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive whole number, got {latent_dim!r}")
-        if not isinstance(n_classes, int) or n_classes < 2:
+        check_latent_count("latent_dim", latent_dim)
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
             raise ValueError(f"n_classes must be a whole number >= 2, got {n_classes!r}")
+        check_seed(seed)
         super().__init__(dict(latent_dim=latent_dim, hidden_dims=hidden_dims, n_classes=n_classes,
-                              likelihood=likelihood, gaussian_variance=gaussian_variance))
+                              likelihood=likelihood, gaussian_variance=gaussian_variance, seed=seed))
         self.latent_dim, self.n_classes = latent_dim, n_classes
-        self.encoder = mlp(PIXELS + n_classes, hidden_dims, 2 * latent_dim)
-        self.decoder = image_decoder("mlp", latent_dim + n_classes, hidden_dims)
+        with seeded_weights(seed):
+            self.encoder = mlp(PIXELS + n_classes, hidden_dims, 2 * latent_dim)
+            self.decoder = image_decoder("mlp", latent_dim + n_classes, hidden_dims)
 
     # ------------------------------------------------------------------ labels
 

@@ -227,7 +227,7 @@ def load_dataset(name: str = "mnist", split: str = "train", root=None, download:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose 'train' or 'test'")
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive whole number, got {limit!r}")
     named_root = root is not None or bool(os.environ.get("VAE_DATA_ROOT"))
     root = Path(root) if root is not None else default_data_root()
@@ -282,10 +282,14 @@ def load_dataset(name: str = "mnist", split: str = "train", root=None, download:
 
 def check_images(images: torch.Tensor, what: str = "images") -> None:
     """Raise ``ValueError`` unless ``images`` is a uint8 tensor of shape (N, 1, 28, 28)."""
+    if isinstance(images, LoadedDataset):
+        raise TypeError(f"{what} must be a torch.Tensor, got the whole LoadedDataset: pass its .images")
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"{what} must be a torch.Tensor, got {type(images).__name__}")
     if images.dtype != torch.uint8:
-        raise ValueError(f"{what} must be uint8 pixel values 0-255, got dtype {images.dtype}")
+        hint = (": pass the uint8 images that load_dataset returns, the preprocessing turns them into floats"
+                if images.is_floating_point() else "")
+        raise ValueError(f"{what} must be uint8 pixel values 0-255, got dtype {images.dtype}{hint}")
     if images.ndim != 4 or tuple(images.shape[1:]) != (1, 28, 28):
         raise ValueError(f"expected {what} of shape (N, 1, 28, 28), got {tuple(images.shape)}")
 
@@ -305,13 +309,17 @@ def check_pixel_values(x: torch.Tensor, what: str = "images") -> None:
         return
     if math.isnan(low) or math.isnan(high):
         raise ValueError(f"{what} contain NaN pixels; check the preprocessing that produced them")
-    if high > 1 and high <= 255 and low >= 0:
+    if high >= 2 and high <= 255 and low >= 0:  # a batch of 0-255 digits reaches far above 2
         raise ValueError(f"{what}: pixels go up to {high:g}: divide by 255 (vh.to_unit_interval on the "
                          "uint8 images), the models expect floats in [0, 1]")
     if low < 0 and low >= -1 and high <= 1:
         raise ValueError(f"{what}: pixels go down to {low:g}, as after Normalize((0.5,), (0.5,)) to [-1, 1]; "
                          "the Bernoulli likelihood needs pixels in [0, 1]: use (x + 1) / 2 or drop the Normalize")
-    raise ValueError(f"{what}: pixels must lie in [0, 1], got values from {low:g} to {high:g}")
+    if low < 0 and high > 1 and math.isfinite(low) and math.isfinite(high):
+        raise ValueError(f"{what}: pixels go from {low:.4g} to {high:.4g}, as after Normalize(mean, std) "
+                         "(MNIST's (0.1307,), (0.3081,) gives -0.4242 to 2.821); the Bernoulli likelihood needs "
+                         "pixels in [0, 1]: drop the Normalize")
+    raise ValueError(f"{what}: pixels must lie in [0, 1], got values from {low:.8g} to {high:.8g}")
 
 
 def _check_uint8(images: torch.Tensor, function: str) -> None:
@@ -417,7 +425,9 @@ class DeviceBatches:
                 f"expected labels of shape ({self.images.shape[0]},), got "
                 f"{tuple(getattr(self.labels, 'shape', ()))}"
             )
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+        if self.images.shape[0] == 0:
+            raise ValueError("images is empty (0 images): there is nothing to batch")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive whole number, got {self.batch_size!r}")
         if self.preprocessing not in PREPROCESSINGS:
             raise ValueError(f"preprocessing must be one of {', '.join(PREPROCESSINGS)}, got {self.preprocessing!r}")

@@ -33,6 +33,8 @@ def sample_gumbel(shape, device=None, dtype=torch.float32,
     Uses -log(-log u) with u drawn from the open interval (0, 1): u is clamped away from
     0 and 1 by the dtype's smallest step, so the result is always finite.
     """
+    if not dtype.is_floating_point:
+        raise TypeError(f"Gumbel noise needs a floating-point dtype, got {dtype}; use float logits")
     u = torch.rand(shape, device=device, dtype=dtype, generator=generator)
     tiny = torch.finfo(dtype).tiny
     u = u.clamp(min=tiny, max=1.0 - torch.finfo(dtype).eps)
@@ -50,11 +52,14 @@ def gumbel_max_sample(logits: torch.Tensor, generator: Optional[torch.Generator]
 
 def check_temperature(value, name: str = "tau") -> float:
     """``value`` as a float, or a ``ValueError`` unless it is a finite real number > 0
-    (not a string, not NaN, not infinite)."""
+    (not a string, not NaN, not infinite); a one-element float tensor counts as its number."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
+        value = value.item()
+    name = name if name.startswith("temperature") else f"temperature {name}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"temperature {name} must be a number > 0, got {value!r} ({type(value).__name__})")
+        raise ValueError(f"{name} must be a number > 0, got {value!r} ({type(value).__name__})")
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"temperature {name} must be a finite number > 0, got {value!r}")
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
 

@@ -22,13 +22,13 @@ from typing import Dict, Iterable, Optional
 import torch
 
 from .data import to_unit_interval
-from .losses import ELBOParts, draw_log_weights, iwae_bound
+from .losses import ELBOParts, draw_log_weights, iwae_bound, sample_count
 from .models import GaussianVAE, register_model
 
 
-def _check_k(k) -> None:
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be a positive whole number, got {k!r}")
+def _check_k(k) -> int:
+    """``k`` as a Python int >= 1 (any integer type), or a ``ValueError`` naming it."""
+    return sample_count(k, "k")
 
 
 def log_importance_weights(model, x: torch.Tensor, k: int, reparameterize: bool = True) -> torch.Tensor:
@@ -40,7 +40,7 @@ def log_importance_weights(model, x: torch.Tensor, k: int, reparameterize: bool 
     i.e. the Gaussian models; a categorical q is sampled exactly, one-hot). All k draws go
     through the decoder in one batch of k * B images.
     """
-    _check_k(k)
+    k = _check_k(k)
     return draw_log_weights(model, x, model.posterior(x), k, reparameterize=reparameterize)
 
 
@@ -55,7 +55,7 @@ def iwae_parts(model, x: torch.Tensor, k: int, reduction: str = "mean") -> ELBOP
     """
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
-    _check_k(k)
+    k = _check_k(k)
     posterior = model.posterior(x)
     log_weights = draw_log_weights(model, x, posterior, k, reparameterize=True)
     bound = torch.logsumexp(log_weights, dim=0) - math.log(k)
@@ -81,9 +81,9 @@ class IWAE(GaussianVAE):
     """
 
     def __init__(self, k: int = 5, latent_dim: int = 20, hidden_dims=(400,), architecture: str = "mlp",
-                 likelihood: str = "bernoulli", gaussian_variance: float = 0.5):
-        _check_k(k)
-        super().__init__(latent_dim, hidden_dims, architecture, likelihood, gaussian_variance)
+                 likelihood: str = "bernoulli", gaussian_variance: float = 0.5, seed: Optional[int] = None):
+        k = _check_k(k)
+        super().__init__(latent_dim, hidden_dims, architecture, likelihood, gaussian_variance, seed)
         self.k = k
         self.config["k"] = k
 
@@ -113,8 +113,8 @@ def importance_weighted_bounds(model, images: torch.Tensor, k: int, batch_size: 
     latent codes at once, so memory stays bounded for any k. Runs in eval mode, without
     gradients; seed: if given, seeds torch first so that the estimate is reproducible.
     """
-    _check_k(k)
-    if not isinstance(batch_size, int) or batch_size < 1:
+    k = _check_k(k)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
     device = device or next(model.parameters()).device
     pixels = _as_unit_floats(images)

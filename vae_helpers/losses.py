@@ -92,8 +92,9 @@ def gaussian_log_likelihood(mean: torch.Tensor, x: torch.Tensor, variance: float
     With a fixed variance s^2 this is -||x - mean||^2 / (2 s^2) - D/2 log(2 pi s^2):
     the squared error of the seeds' MSE loss, weighted by 1/(2 s^2), plus a constant.
     """
-    if variance <= 0:
-        raise ValueError(f"variance must be > 0, got {variance}")
+    if isinstance(variance, bool) or not isinstance(variance, (int, float)) or not (math.isfinite(variance)
+                                                                                    and variance > 0):
+        raise ValueError(f"variance must be a finite number > 0, got {variance!r}")
     if mean.shape != x.shape:
         raise ValueError(f"mean and x must have the same shape, got {tuple(mean.shape)} and {tuple(x.shape)}")
     squared_error = (x - mean).pow(2).flatten(1).sum(1)
@@ -131,7 +132,7 @@ def monte_carlo_kl(q, p, n_samples: int = 1000) -> torch.Tensor:
 
     q, p: torch.distributions with the same event shape. Returns the batch-shaped estimate.
     """
-    z = q.sample((n_samples,))
+    z = q.sample((sample_count(n_samples, "n_samples"),))
     return (q.log_prob(z) - p.log_prob(z)).mean(0)
 
 
@@ -151,10 +152,17 @@ def sample_count(value, name: str = "k") -> int:
     return count
 
 
-def _check_latent_variable_model(model) -> None:
+def _check_latent_variable_model(model, y=None) -> None:
+    """Raise a clear error unless ``model`` has q(z|x) and p(z), and ``y`` is given exactly when
+    the model is conditioned on labels."""
     if not all(hasattr(model, name) for name in ("posterior", "prior", "log_likelihood")):
         raise TypeError(f"{type(model).__name__} has no posterior q(z|x) and prior p(z): "
                         "the ELBO and its bounds need a VAE, not an autoencoder")
+    conditional = getattr(model, "uses_labels", False)
+    if conditional and y is None:
+        raise ValueError(f"{type(model).__name__} is conditioned on labels: pass y=labels, int64 (B,)")
+    if not conditional and y is not None:
+        raise ValueError(f"{type(model).__name__} is not conditioned on labels: leave out y")
 
 
 def elbo(model, x: torch.Tensor, reduction: str = "mean", *, y=None, **latent_options) -> ELBOParts:
@@ -169,7 +177,7 @@ def elbo(model, x: torch.Tensor, reduction: str = "mean", *, y=None, **latent_op
     """
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
-    _check_latent_variable_model(model)
+    _check_latent_variable_model(model, y)
     condition = () if y is None else (y,)
     posterior = model.posterior(x, *condition)
     z = model.draw_latent(posterior, **latent_options)
@@ -189,7 +197,8 @@ def iwae_bound(model, x: torch.Tensor, k: int = 50, max_samples_per_chunk: int =
     conditional model.
     """
     k = sample_count(k, "k")
-    _check_latent_variable_model(model)
+    max_samples_per_chunk = sample_count(max_samples_per_chunk, "max_samples_per_chunk")
+    _check_latent_variable_model(model, y)
     with torch.no_grad():
         posterior = model.posterior(x, *(() if y is None else (y,)))
         chunk = max(1, min(k, max_samples_per_chunk // max(1, x.shape[0])))

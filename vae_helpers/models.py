@@ -12,14 +12,22 @@ One-liners for the seeds' configurations::
     GaussianVAE(latent_dim=2, hidden_dims=(256, 128))  # 784-256-128-2 (seed 001)
     GaussianVAE(architecture="conv")                # convolutional encoder and decoder
     CategoricalVAE()                                # 30 x 10 categorical, 784-512-256 (seed 002)
+
+Every model takes ``seed``: its initial weights are then drawn from that seed (the same
+weights as ``torch.manual_seed(seed)`` followed by the unseeded build) without touching the
+global random state; ``None`` (default) draws them from the global generator.
 """
+
+import contextlib
+import math
+from typing import Optional
 
 import torch
 from torch import nn
 from torch.distributions import Independent, Normal, OneHotCategorical
 
 from .data import check_pixel_values
-from .gumbel import gumbel_softmax
+from .gumbel import check_temperature, gumbel_softmax
 from .losses import (ELBOParts, bernoulli_log_likelihood, categorical_kl_to_uniform, elbo,
                      gaussian_kl, gaussian_log_likelihood)
 
@@ -57,7 +65,7 @@ def _autocast_enabled(device_type: str) -> bool:
 
 def hidden_widths(hidden_dims) -> tuple:
     """``hidden_dims`` as a tuple of positive ints, or a ``ValueError`` that says what was expected."""
-    if isinstance(hidden_dims, int) or not hasattr(hidden_dims, "__iter__"):
+    if isinstance(hidden_dims, (int, str)) or not hasattr(hidden_dims, "__iter__"):
         raise ValueError(f"hidden_dims must be a sequence of layer widths such as (400,) or (512, 256), "
                          f"got {hidden_dims!r}")
     return tuple(hidden_dims)
@@ -67,6 +75,39 @@ def check_latent_count(name: str, value) -> None:
     """Raise ``ValueError`` unless ``value`` is a positive whole number (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+
+
+def check_sample_count(n, what: str = "images") -> None:
+    """Raise ``ValueError`` unless ``n``, a number of ``what`` to draw, is a whole number >= 0."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n, the number of {what} to draw, must be a whole number >= 0, got {n!r}")
+
+
+def check_codes(z: torch.Tensor, event_shape: tuple) -> None:
+    """Raise ``ValueError`` unless codes ``z`` are a tensor of shape (B, *event_shape)."""
+    if not isinstance(z, torch.Tensor) or tuple(z.shape[1:]) != tuple(event_shape) or z.ndim != 1 + len(event_shape):
+        wanted = ", ".join(["B", *map(str, event_shape)])
+        raise ValueError(f"expected codes z of shape ({wanted}), got {tuple(getattr(z, 'shape', ())) or type(z).__name__}")
+
+
+def check_seed(seed) -> None:
+    """Raise ``ValueError`` unless ``seed`` is ``None`` or a whole number >= 0 (not a bool)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"seed must be a whole number >= 0 or None, got {seed!r}")
+
+
+@contextlib.contextmanager
+def seeded_weights(seed: Optional[int]):
+    """Inside this block, CPU random draws (the initial weights) come from ``seed``; the global
+    CPU generator is restored afterwards, and no other device's generator is touched. With
+    ``seed=None`` the block draws from the global generator as usual."""
+    check_seed(seed)
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        yield
 
 
 def mlp(in_features: int, hidden_dims, out_features: int) -> nn.Sequential:
@@ -107,14 +148,15 @@ def image_decoder(architecture: str, in_features: int, hidden_dims) -> nn.Sequen
 
 def check_model_options(hidden_dims, architecture, likelihood, gaussian_variance):
     """Raise ``ValueError`` naming the first bad constructor option of a model."""
-    if not hidden_dims or any(not isinstance(w, int) or w < 1 for w in hidden_dims):
+    if not hidden_dims or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in hidden_dims):
         raise ValueError(f"hidden_dims must be a non-empty tuple of positive widths, got {hidden_dims!r}")
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-    if not gaussian_variance > 0:
-        raise ValueError(f"gaussian_variance must be > 0, got {gaussian_variance}")
+    if (isinstance(gaussian_variance, bool) or not isinstance(gaussian_variance, (int, float))
+            or not (math.isfinite(gaussian_variance) and gaussian_variance > 0)):
+        raise ValueError(f"gaussian_variance must be a finite number > 0, got {gaussian_variance!r}")
 
 
 class ImageModel(nn.Module):
@@ -140,6 +182,8 @@ class ImageModel(nn.Module):
     def forward(self, x: torch.Tensor, *condition) -> ELBOParts:
         """``model(x)`` is ``model.loss_parts(x)``: the ELBO and its terms, batch means in nats per
         image (an autoencoder's kl is 0). A conditional model takes the labels too: ``model(x, y)``."""
+        if self.uses_labels and not condition:
+            raise ValueError(f"{type(self).__name__} is conditioned on labels: call model(x, y) with y int64 (B,)")
         return self.loss_parts(x, *condition)
 
     def check_input(self, x: torch.Tensor) -> None:
@@ -175,14 +219,17 @@ class Autoencoder(ImageModel):
     image), so its latent space has no prior to sample from: that is the lesson of notebook 02.
     """
 
-    def __init__(self, latent_dim: int = 2, hidden_dims=(400,), architecture: str = "mlp"):
+    def __init__(self, latent_dim: int = 2, hidden_dims=(400,), architecture: str = "mlp",
+                 seed: Optional[int] = None):
         hidden_dims = hidden_widths(hidden_dims)
         check_model_options(hidden_dims, architecture, "bernoulli", 1.0)
         check_latent_count("latent_dim", latent_dim)
-        super().__init__(dict(latent_dim=latent_dim, hidden_dims=hidden_dims, architecture=architecture))
+        check_seed(seed)
+        super().__init__(dict(latent_dim=latent_dim, hidden_dims=hidden_dims, architecture=architecture, seed=seed))
         self.latent_dim = latent_dim
-        self.encoder = image_encoder(architecture, hidden_dims, latent_dim)
-        self.decoder = image_decoder(architecture, latent_dim, hidden_dims)
+        with seeded_weights(seed):
+            self.encoder = image_encoder(architecture, hidden_dims, latent_dim)
+            self.decoder = image_decoder(architecture, latent_dim, hidden_dims)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 28, 28) -> codes (B, latent_dim)."""
@@ -193,6 +240,7 @@ class Autoencoder(ImageModel):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """codes (B, latent_dim) -> logits (B, 1, 28, 28)."""
+        check_codes(z, (self.latent_dim,))
         return self.decoder(z)
 
     def loss_parts(self, x: torch.Tensor) -> ELBOParts:
@@ -210,19 +258,22 @@ class GaussianVAE(ImageModel):
     latent_dim: D. hidden_dims: widths of the encoder's hidden layers (the decoder mirrors
     them). architecture: ``"mlp"`` or ``"conv"``. likelihood: ``"bernoulli"`` (default) or
     ``"gaussian"`` with fixed per-pixel ``gaussian_variance`` (0.5 makes -log p(x|z) equal the
-    seeds' summed squared error plus a constant).
+    seeds' summed squared error plus a constant). seed: draws the initial weights from this seed
+    without touching the global random state (see the module docstring).
     """
 
     def __init__(self, latent_dim: int = 20, hidden_dims=(400,), architecture: str = "mlp",
-                 likelihood: str = "bernoulli", gaussian_variance: float = 0.5):
+                 likelihood: str = "bernoulli", gaussian_variance: float = 0.5, seed: Optional[int] = None):
         hidden_dims = hidden_widths(hidden_dims)
         check_model_options(hidden_dims, architecture, likelihood, gaussian_variance)
         check_latent_count("latent_dim", latent_dim)
+        check_seed(seed)
         super().__init__(dict(latent_dim=latent_dim, hidden_dims=hidden_dims, architecture=architecture,
-                              likelihood=likelihood, gaussian_variance=gaussian_variance))
+                              likelihood=likelihood, gaussian_variance=gaussian_variance, seed=seed))
         self.latent_dim = latent_dim
-        self.encoder = image_encoder(architecture, hidden_dims, 2 * latent_dim)
-        self.decoder = image_decoder(architecture, latent_dim, hidden_dims)
+        with seeded_weights(seed):
+            self.encoder = image_encoder(architecture, hidden_dims, 2 * latent_dim)
+            self.decoder = image_decoder(architecture, latent_dim, hidden_dims)
 
     def encode(self, x: torch.Tensor) -> tuple:
         """(B, 1, 28, 28) -> (loc, log_var), each (B, D)."""
@@ -251,6 +302,7 @@ class GaussianVAE(ImageModel):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, D) -> logits (B, 1, 28, 28) of p(x|z)."""
+        check_codes(z, (self.latent_dim,))
         return self.decoder(z)
 
     def most_likely_latent(self, x: torch.Tensor) -> torch.Tensor:
@@ -264,6 +316,7 @@ class GaussianVAE(ImageModel):
     @torch.no_grad()
     def sample_images(self, n: int, device=None) -> torch.Tensor:
         """Decode n draws z ~ p(z): pixel means (n, 1, 28, 28) in [0, 1]."""
+        check_sample_count(n)
         device = device or next(self.parameters()).device
         return torch.sigmoid(self.decode(self.prior(n, device).sample()))
 
@@ -278,18 +331,25 @@ class CategoricalVAE(ImageModel):
     """
 
     def __init__(self, n_latents: int = 30, n_classes: int = 10, hidden_dims=(512, 256), hard: bool = False,
-                 temperature: float = 1.0, likelihood: str = "bernoulli", gaussian_variance: float = 0.5):
+                 temperature: float = 1.0, likelihood: str = "bernoulli", gaussian_variance: float = 0.5,
+                 seed: Optional[int] = None):
         hidden_dims = hidden_widths(hidden_dims)
         check_model_options(hidden_dims, "mlp", likelihood, gaussian_variance)
         check_latent_count("n_latents", n_latents)
         if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
             raise ValueError(f"n_classes must be a whole number >= 2, got {n_classes!r}")
+        if not isinstance(hard, bool):
+            raise ValueError(f"hard must be True or False, got {hard!r}")
+        check_temperature(temperature, "temperature")
+        check_seed(seed)
         super().__init__(dict(n_latents=n_latents, n_classes=n_classes, hidden_dims=hidden_dims, hard=hard,
-                              temperature=temperature, likelihood=likelihood, gaussian_variance=gaussian_variance))
+                              temperature=temperature, likelihood=likelihood, gaussian_variance=gaussian_variance,
+                              seed=seed))
         self.n_latents, self.n_classes, self.hard = n_latents, n_classes, hard
         self.temperature = temperature
-        self.encoder = image_encoder("mlp", hidden_dims, n_latents * n_classes)
-        self.decoder = image_decoder("mlp", n_latents * n_classes, hidden_dims)
+        with seeded_weights(seed):
+            self.encoder = image_encoder("mlp", hidden_dims, n_latents * n_classes)
+            self.decoder = image_decoder("mlp", n_latents * n_classes, hidden_dims)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 28, 28) -> logits (B, N, K)."""
@@ -318,6 +378,7 @@ class CategoricalVAE(ImageModel):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, N, K) one-hot or relaxed -> logits (B, 1, 28, 28)."""
+        check_codes(z, (self.n_latents, self.n_classes))
         return self.decoder(z.flatten(1))
 
     def most_likely_latent(self, x: torch.Tensor) -> torch.Tensor:
@@ -337,6 +398,7 @@ class CategoricalVAE(ImageModel):
     @torch.no_grad()
     def sample_images(self, n: int, device=None) -> torch.Tensor:
         """Decode n one-hot codes drawn from the uniform prior: (n, 1, 28, 28) in [0, 1]."""
+        check_sample_count(n)
         device = device or next(self.parameters()).device
         return torch.sigmoid(self.decode(self.prior(n, device).sample()))
 

@@ -132,7 +132,12 @@ def check_output_path(path, what: str, folder: bool = False) -> Path:
 @torch.no_grad()
 def evaluate(model, batches: DeviceBatches) -> dict:
     """Mean figures over a whole dataset: {``loss``, ``reconstruction``, ``kl``} and, for
-    models that report more than one objective, the same with a suffix (e.g. ``loss_relaxed``)."""
+    models that report more than one objective, the same with a suffix (e.g. ``loss_relaxed``).
+    batches: a :class:`~vae_helpers.data.DeviceBatches` (it yields (pixels, labels) pairs)."""
+    _check_model(model, "evaluate")
+    if not isinstance(batches, DeviceBatches):
+        raise TypeError(f"evaluate needs DeviceBatches(images, labels, ...), which yield (pixels, labels) "
+                        f"pairs; got {type(batches).__name__}")
     was_training = model.training
     model.eval()
     sums, count = {}, 0
@@ -162,14 +167,16 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
     epochs: full passes (capped at 2 in smoke mode).
     device: ``"auto"``, a name or a torch.device. seed: seeds torch's generators when ``fit``
     starts, which fixes the shuffling, the binarization and every latent draw. The initial
-    weights are drawn earlier, when the model is built: for a run that repeats bit for bit, call
-    ``torch.manual_seed(seed)`` before building the model too (the command line does both).
+    weights are drawn earlier, when the model is built: for a run that repeats bit for bit on the
+    same machine and torch, build the model with a seed too, ``fit(GaussianVAE(seed=0), ...,
+    seed=0)`` (the command line does both).
     learning_rate: a finite number > 0 (used by the default optimizer). preprocessing: ``"dynamic"`` (default: a fresh Bernoulli draw of the training
     pixels per batch, and the series' one fixed binarization of the test images, see
     ``data.evaluation_pixels``), ``"static"`` (training images binarized once, with ``seed``; test
     images as for ``"dynamic"``) or ``"continuous"`` (intensities in [0, 1] for both: the seeds'
     setup, whose Bernoulli "likelihood" is a cross-entropy, not log p(x)).
-    temperature: number or step -> tau schedule, written to ``model.temperature`` each step.
+    temperature: number or step -> tau schedule, written to ``model.temperature`` each step (only
+    for models that have one: Gumbel-Softmax latents; any other model gives a ``ValueError``).
     beta: weight of the KL term in the training loss (number or step -> beta schedule, e.g. a
     KL warm-up); the recorded losses are always the plain, unweighted negative ELBO.
     progress: tqdm progress bars with the running loss; ``None`` (default) shows them unless
@@ -186,6 +193,7 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
     precision: ``"float32"`` (default) or ``"bfloat16"`` autocast for the forward pass (matrix
     products in bf16, losses in float32; CUDA or CPU).
     """
+    _check_model(model, "fit")
     check_images(train_images, "train_images")
     if len(train_images) == 0:
         raise ValueError("train_images is empty (0 images): there is nothing to train on")
@@ -200,12 +208,22 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
             raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
     if optimizer is None:
         _checked_value(learning_rate, "learning_rate", positive=True)
+    elif not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer built on the model's parameters, such as "
+                        f"torch.optim.Adam(model.parameters(), lr=1e-3), got {optimizer!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
     if checkpoint_path is not None:
         check_output_path(checkpoint_path, "checkpoint_path")
     epochs = by_mode(full=epochs, smoke=min(epochs, 2))
     device = device if isinstance(device, torch.device) else pick_device(device)
     temperature_schedule = _as_schedule(temperature, "temperature", positive=True)
     beta_schedule = _as_schedule(beta, "beta", positive=False)
+    if temperature_schedule is not None:
+        temperature_schedule(0)  # a bad first value is reported before the model is asked about it
+        if not hasattr(model, "temperature"):
+            raise ValueError(f"temperature is for models with Gumbel-Softmax latents (CategoricalVAE, VQVAE with "
+                             f"quantizer='gumbel'); a {type(model).__name__} has none: leave it out")
     autocast = autocast_context(precision, device)
     torch.manual_seed(seed)
     model.to(device)
@@ -292,6 +310,17 @@ def fit(model, train_images: torch.Tensor, test_images: Optional[torch.Tensor] =
     return history
 
 
+def _check_model(model, function: str) -> None:
+    """Raise ``TypeError`` unless ``model`` is a model instance of this package (an ``nn.Module``
+    with ``loss_parts`` and ``config``), naming the usual slip of passing the class itself."""
+    if isinstance(model, type):
+        raise TypeError(f"{function} needs a model instance, got the class {model.__name__}: "
+                        f"build one first, e.g. {model.__name__}()")
+    if not (isinstance(model, torch.nn.Module) and hasattr(model, "loss_parts") and hasattr(model, "config")):
+        raise TypeError(f"{function} needs a model of vae_helpers (an nn.Module with loss_parts and config), "
+                        f"got {type(model).__name__}")
+
+
 def _epoch_line(row: dict, epochs: int) -> str:
     line = f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.1f}"
     if "test_loss" in row:
@@ -320,6 +349,9 @@ def save_checkpoint(model, path) -> Path:
     the file gets the permissions of the user's umask like any other new file, and it is written
     atomically: to a temporary name in the same folder, then renamed over ``path``.
     """
+    if not (isinstance(model, torch.nn.Module) and isinstance(getattr(model, "config", None), dict)):
+        raise TypeError(f"save_checkpoint needs a model of vae_helpers (an nn.Module with a config dict to "
+                        f"rebuild it from), got {type(model).__name__}")
     path = check_output_path(path, "checkpoint")
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"model_class": type(model).__name__, "config": dict(model.config),
@@ -386,10 +418,11 @@ def load_checkpoint(path, device="cpu"):
 
 def load_weights(model, path):
     """Load a checkpoint's weights into an existing ``model``; a different architecture gives a
-    ``ValueError`` that names both configurations instead of a list of mismatched tensors."""
+    ``ValueError`` that names both configurations instead of a list of mismatched tensors. The
+    seeds the two were built with may differ: the seed only drew the weights being replaced."""
     payload = _read_checkpoint(path)
-    saved = (payload["model_class"], payload["config"])
-    wanted = (type(model).__name__, dict(model.config))
+    saved = (payload["model_class"], {k: v for k, v in payload["config"].items() if k != "seed"})
+    wanted = (type(model).__name__, {k: v for k, v in model.config.items() if k != "seed"})
     if saved != wanted:
         raise ValueError(f"checkpoint {path} is a {saved[0]} with config {saved[1]}, "
                          f"but the model is a {wanted[0]} with config {wanted[1]}")

@@ -25,7 +25,7 @@ from torch import nn
 
 from .gumbel import gumbel_softmax
 from .losses import ELBOParts, bernoulli_log_likelihood
-from .models import ImageModel, check_latent_count, register_model
+from .models import ImageModel, check_latent_count, check_sample_count, check_seed, register_model, seeded_weights
 
 GRID = (7, 7)
 USAGE_DECAY = 0.9  # running usage of each code, for the dead-code reset: about 10 batches of memory
@@ -175,18 +175,20 @@ class VQVAE(ImageModel):
     output of the batch; 0 turns the reset off. quantizer: ``"vq"`` or ``"gumbel"`` (see the
     module docstring); ``temperature`` is the Gumbel-Softmax tau (``fit(temperature=...)``
     sets it). init_scale: the codebook starts uniform in [-init_scale, init_scale]
-    (default 1/K, as in the reference implementations).
+    (default 1/K, as in the reference implementations). seed: draws the initial weights and
+    codebook from this seed without touching the global random state (``None``: from it).
     """
 
     def __init__(self, n_codes: int = 64, code_dim: int = 16, channels=(32, 64), beta: float = 0.25,
                  codebook_weight: float = 1.0, reconstruction_weight: float = 1.0, codebook_update: str = "loss",
                  ema_decay: float = 0.99, dead_code_threshold: float = 0.0, quantizer: str = "vq",
-                 temperature: float = 1.0, init_scale: Optional[float] = None):
+                 temperature: float = 1.0, init_scale: Optional[float] = None, seed: Optional[int] = None):
         check_latent_count("n_codes", n_codes)
         check_latent_count("code_dim", code_dim)
-        channels = tuple(channels)
-        if len(channels) != 2 or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in channels):
+        if (not isinstance(channels, (tuple, list)) or len(channels) != 2
+                or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in channels)):
             raise ValueError(f"channels must be two positive widths such as (32, 64), got {channels!r}")
+        channels = tuple(channels)
         if n_codes < 2:
             raise ValueError(f"n_codes must be >= 2, got {n_codes}")
         if quantizer not in QUANTIZERS:
@@ -204,28 +206,33 @@ class VQVAE(ImageModel):
             raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay!r}")
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        check_seed(seed)
+        if init_scale is not None and (isinstance(init_scale, bool) or not isinstance(init_scale, (int, float))
+                                       or not (math.isfinite(init_scale) and init_scale > 0)):
+            raise ValueError(f"init_scale must be a finite number > 0 or None, got {init_scale!r}")
         init_scale = 1.0 / n_codes if init_scale is None else float(init_scale)
         super().__init__(dict(n_codes=n_codes, code_dim=code_dim, channels=channels, beta=beta,
                               codebook_weight=codebook_weight, reconstruction_weight=reconstruction_weight,
                               codebook_update=codebook_update, ema_decay=ema_decay,
                               dead_code_threshold=dead_code_threshold, quantizer=quantizer,
-                              temperature=temperature, init_scale=init_scale))
+                              temperature=temperature, init_scale=init_scale, seed=seed))
         self.n_codes, self.code_dim, self.beta = n_codes, code_dim, beta
         self.codebook_weight, self.reconstruction_weight = codebook_weight, reconstruction_weight
         self.codebook_update, self.ema_decay, self.quantizer = codebook_update, ema_decay, quantizer
         self.dead_code_threshold, self.temperature = dead_code_threshold, temperature
-        wide, narrow = channels[1], channels[0]
-        self.encoder = nn.Sequential(
-            nn.Conv2d(1, narrow, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(narrow, wide, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(wide, code_dim, 1),
-        )
-        self.decoder = nn.Sequential(
-            nn.Conv2d(code_dim, wide, 3, padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(narrow, 1, 4, stride=2, padding=1),
-        )
-        codebook = torch.empty(n_codes, code_dim).uniform_(-init_scale, init_scale)
+        with seeded_weights(seed):
+            wide, narrow = channels[1], channels[0]
+            self.encoder = nn.Sequential(
+                nn.Conv2d(1, narrow, 4, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(narrow, wide, 4, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(wide, code_dim, 1),
+            )
+            self.decoder = nn.Sequential(
+                nn.Conv2d(code_dim, wide, 3, padding=1), nn.ReLU(),
+                nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1), nn.ReLU(),
+                nn.ConvTranspose2d(narrow, 1, 4, stride=2, padding=1),
+            )
+            codebook = torch.empty(n_codes, code_dim).uniform_(-init_scale, init_scale)
         if codebook_update == "ema":
             self.register_buffer("codebook", codebook)
             self.register_buffer("cluster_size", torch.zeros(n_codes))
@@ -263,6 +270,7 @@ class VQVAE(ImageModel):
     @torch.no_grad()
     def sample_images(self, n: int, device=None) -> torch.Tensor:
         """Decode n code grids drawn from the uniform prior: pixel means (n, 1, 28, 28)."""
+        check_sample_count(n)
         device = device or self.codebook.device
         return self.decode_codes(torch.randint(self.n_codes, (n, *GRID), device=device))
 
