@@ -74,7 +74,8 @@ def check_reparameterized_sample(function) -> None:
     """Exercise 1: ``reparameterized_sample(loc, log_var) -> z``, shape (B, D), one draw of
     N(loc, diag(exp(log_var))) that autograd can differentiate with respect to loc and log_var.
 
-    Checked on fresh inputs: the shape; fresh noise on every call; that (z - loc) / sigma is
+    Refuses a call of ``rsample()`` (the method the exercise rebuilds). Checked on fresh inputs:
+    the shape; fresh noise on every call; that (z - loc) / sigma is
     i.i.d. standard normal (mean, variance, a Kolmogorov-Smirnov test per dimension, no correlation
     between dimensions or between rows), so seed 001's uniform noise (raw or rescaled), seed 003's
     noise that ignores loc and sigma, the variance used as the standard deviation, two-valued or
@@ -83,6 +84,9 @@ def check_reparameterized_sample(function) -> None:
     """
     exercise = "Exercise 1"
     name = function_name(exercise, function)
+    if "rsample" in getattr(getattr(function, "__code__", None), "co_names", ()):
+        raise AssertionError(f"{exercise}: {name} calls rsample(), the method this exercise rebuilds; write the "
+                             "draw yourself from loc, log_var and torch.randn_like")
     generator = fresh_generator()
     loc = 2 * torch.randn(_ROWS, _DIMS, generator=generator)
     log_var = 3 * torch.rand(_ROWS, _DIMS, generator=generator) - 2  # sigma between e^-1 and e^0.5
