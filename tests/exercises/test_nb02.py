@@ -9,38 +9,84 @@ import torch
 from torch import nn
 
 from tests.exercises.support import expect_failure, expect_pass, nbgrader_round_trip
+import vae_helpers as vh
 from vae_helpers.checks import nb02
 
-N_PARAMETERS = (784 * 256 + 256) + (256 * 4 + 4) + (2 * 256 + 256) + (256 * 784 + 784)
-KL = 0.5 * (13 + 5 - 2 - math.log(36))
+def count_parameters(layer_sizes):
+    return sum(n_in * n_out + n_out for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]))
 
 
-@pytest.mark.parametrize("answer", [N_PARAMETERS, float(N_PARAMETERS), np.int64(N_PARAMETERS), torch.tensor(N_PARAMETERS)])
-def test_parameter_count_accepts_any_number_type(answer):
-    expect_pass(nb02.check_parameter_count, answer)
+def test_count_parameters_accepts_a_right_function_in_any_number_type():
+    expect_pass(nb02.check_count_parameters, count_parameters)
+    expect_pass(nb02.check_count_parameters, lambda sizes: float(count_parameters(sizes)))
+    expect_pass(nb02.check_count_parameters, lambda sizes: np.int64(count_parameters(sizes)))
+    expect_pass(nb02.check_count_parameters, lambda sizes: torch.tensor(count_parameters(sizes)))
 
 
-@pytest.mark.parametrize("answer, says", [
-    (N_PARAMETERS - (256 + 4 + 256 + 784), "biases are missing"),
-    ((784 * 256 + 256) + (256 * 4 + 4), "encoder alone"),
-    ((2 * 256 + 256) + (256 * 784 + 784), "decoder alone"),
-    (N_PARAMETERS - (256 * 2 + 2), "outputs 4 numbers"),
-    ((784 * 400 + 400) + (400 * 4 + 4) + (2 * 400 + 400) + (400 * 784 + 784), "784-400-2"),
-    (0, "tolerance"),
-    ("404244", "must be a number"),
+def _pairs(sizes):
+    return list(zip(sizes[:-1], sizes[1:]))
+
+
+@pytest.mark.parametrize("function, says", [
+    (lambda sizes: sum(a * b for a, b in _pairs(sizes)), "biases are missing"),
+    (lambda sizes: sum(a * b + a for a, b in _pairs(sizes)), "not a"),
+    (lambda sizes: sum(a * b + a + b for a, b in _pairs(sizes)), "not a + b"),
+    (lambda sizes: count_parameters(sizes[:-1]), "last layer is missing"),
+    (lambda sizes: count_parameters(sizes[1:]), "first layer is missing"),
+    (lambda sizes: sizes[0] * sizes[-1] + sizes[-1], "every layer in between"),
+    (lambda sizes: 404244, "tolerance"),  # the seed-004 total, copied
+    (lambda sizes: sum(p.numel() for p in nn.Sequential(*[nn.Linear(a, b) for a, b in _pairs(sizes)]).parameters()),
+     "builds layers"),
+    (lambda sizes: sum(p.numel() for p in vh.GaussianVAE(latent_dim=2, hidden_dims=(256,)).parameters()),
+     "builds layers"),
+    (lambda sizes: str(count_parameters(sizes)), "must be a number"),
+    (None, "no answer"),
+    (404244, "expected a function"),
 ])
-def test_parameter_count_mistakes(answer, says):
-    expect_failure(nb02.check_parameter_count, answer, says=says, forbid=[N_PARAMETERS])
+def test_count_parameters_mistakes(function, says):
+    expect_failure(nb02.check_count_parameters, function, says=says, forbid=[404244])
 
 
-def test_kl_of_code_summary():
-    expect_pass(nb02.check_kl_of_code_summary, KL)
-    expect_pass(nb02.check_kl_of_code_summary, np.float32(KL))
-    for answer, says in [(0.5 * (13 + 5 - math.log(36)), "'- D'"),
-                         (0.5 * (13 + 5 - 2 - 0.5 * math.log(36)), "standard deviations"),
-                         (0.5 * (5 + 5 - 2 - math.log(36)), "sum of the variances"),
-                         (-KL, "sign"), (2 * KL, "constant factor"), (1.0, "tolerance"), (None, "no answer")]:
-        expect_failure(nb02.check_kl_of_code_summary, answer, says=says)
+def gaussian_kl_to_standard(mean, cov):
+    return 0.5 * (cov.trace() + mean @ mean - len(mean) - torch.logdet(cov))
+
+
+def _half(*terms):
+    return 0.5 * sum(terms)
+
+
+def test_gaussian_kl_to_standard_accepts_right_functions():
+    expect_pass(nb02.check_gaussian_kl_to_standard, gaussian_kl_to_standard)
+    expect_pass(nb02.check_gaussian_kl_to_standard,
+                lambda m, S: 0.5 * (torch.diagonal(S).sum() + (m ** 2).sum() - m.shape[0]
+                                    - 2 * torch.linalg.cholesky(S).diagonal().log().sum()))
+    expect_pass(nb02.check_gaussian_kl_to_standard, lambda m, S: gaussian_kl_to_standard(m.float(), S.float()))
+
+
+@pytest.mark.parametrize("function, says", [
+    (lambda m, S: _half(S.trace(), m @ m, -torch.logdet(S)), "'- D'"),
+    (lambda m, S: _half(S.trace(), m @ m, -2, -torch.logdet(S)), "not a fixed 2"),
+    (lambda m, S: _half(S.trace(), m @ m, -len(m), -S.diagonal().log().sum()), "off-diagonal"),
+    (lambda m, S: _half(S.trace(), m @ m, -len(m), -0.5 * torch.logdet(S)), "square root"),
+    (lambda m, S: _half(S.diagonal().sqrt().sum(), m @ m, -len(m), -torch.logdet(S)), "standard deviations"),
+    (lambda m, S: _half(S.trace(), -(m @ m), -len(m), -torch.logdet(S)), "plus sign"),
+    (lambda m, S: _half(S.trace(), m @ m, -len(m), torch.logdet(S)), "minus sign"),
+    (lambda m, S: _half(S.inverse().trace(), m @ m, -len(m), -torch.logdet(S)), "inverse"),
+    (lambda m, S: 2 * gaussian_kl_to_standard(m, S), "constant factor"),
+    (lambda m, S: torch.tensor(KL_OF_THE_OLD_EXERCISE, dtype=torch.float64), "tolerance"),  # the old exercise's number, copied
+    (lambda m, S: float(gaussian_kl_to_standard(m, S)), "torch.Tensor"),
+    (lambda m, S: gaussian_kl_to_standard(m.detach(), S.detach()), "not differentiable"),
+    (lambda m, S: torch.distributions.kl_divergence(
+        torch.distributions.MultivariateNormal(m, S),
+        torch.distributions.MultivariateNormal(torch.zeros_like(m), torch.eye(len(m), dtype=m.dtype))), "kl_divergence"),
+    (lambda m, S: gaussian_kl_to_standard(m, S).reshape(1), "shape"),
+    (None, "no answer"),
+])
+def test_gaussian_kl_to_standard_mistakes(function, says):
+    expect_failure(nb02.check_gaussian_kl_to_standard, function, says=says)
+
+
+KL_OF_THE_OLD_EXERCISE = 0.5 * (13 + 5 - 2 - math.log(36))
 
 
 def test_quantile_coordinates():
@@ -48,6 +94,7 @@ def test_quantile_coordinates():
     expect_pass(nb02.check_quantile_coordinates, right)
     expect_pass(nb02.check_quantile_coordinates, right.double().numpy())
     expect_pass(nb02.check_quantile_coordinates, right.tolist())
+    expect_pass(nb02.check_quantile_coordinates, right.half())
     for answer, says in [(torch.linspace(0.05, 0.95, 15), "probabilities p themselves"),
                          (torch.linspace(float(right[0]), float(right[-1]), 15), "evenly spaced between"),
                          (torch.linspace(-3, 3, 15), "evenly spaced grid"),
@@ -101,13 +148,90 @@ class Float64Encoder(RightEncoder):
         return loc.double(), log_var.double()
 
 
+class ReluOnOutput(RightEncoder):
+    def forward(self, x):
+        return torch.relu(self.head(torch.relu(self.hidden(x.flatten(1))))).chunk(2, dim=-1)
+
+
+class SigmoidHidden(RightEncoder):
+    def forward(self, x):
+        return self.head(torch.sigmoid(self.hidden(x.flatten(1)))).chunk(2, dim=-1)
+
+
+class TanhHidden(RightEncoder):
+    def forward(self, x):
+        return self.head(torch.tanh(self.hidden(x.flatten(1)))).chunk(2, dim=-1)
+
+
+class Interleaved(RightEncoder):
+    def forward(self, x):
+        output = self.head(torch.relu(self.hidden(x.flatten(1))))
+        return output[:, 0::2], output[:, 1::2]
+
+
+class NoGrad(RightEncoder):
+    def forward(self, x):
+        with torch.no_grad():
+            return super().forward(x)
+
+
+class Detached(RightEncoder):
+    def forward(self, x):
+        return tuple(t.detach() for t in super().forward(x))
+
+
+class Numpy(RightEncoder):
+    def forward(self, x):
+        return tuple(t.detach().numpy() for t in super().forward(x))
+
+
+class WrapsPackage(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = vh.GaussianVAE(latent_dim=2, hidden_dims=(400,)).encoder
+
+    def forward(self, x):
+        return self.net(x).chunk(2, dim=-1)
+
+
+TRAINED = vh.GaussianVAE(latent_dim=2, hidden_dims=(400,), seed=3)
+
+
+class WrapsTrained(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = TRAINED.encoder
+
+    def forward(self, x):
+        return self.net(x).chunk(2, dim=-1)
+
+
+class CallsPackageEncode(RightEncoder):
+    def forward(self, x):
+        return TRAINED.encode(x)
+
+
 def test_vae_encoder():
     expect_pass(nb02.check_vae_encoder, RightEncoder)
     expect_pass(nb02.check_vae_encoder, Float64Encoder)
-    for answer, says in [(NoRelu, "ReLU"), (Swapped, "swapped"), (ReturnsVariance, "variance"),
-                         (OneTensor, "two tensors"), (WrongSizes, "Linear(784, 400)"),
+    for answer, says in [(NoRelu, "ReLU between the two layers is missing"), (Swapped, "swapped"),
+                         (ReturnsVariance, "variance"), (OneTensor, "two tensors"), (WrongSizes, "Linear(784, 400)"),
+                         (ReluOnOutput, "ReLU after the last layer"), (SigmoidHidden, "sigmoid"), (TanhHidden, "tanh"),
+                         (Interleaved, "alternating columns"), (NoGrad, "not differentiable"),
+                         (Detached, "not differentiable"), (Numpy, "torch.Tensor"),
+                         (WrapsPackage, "vae_helpers model"), (WrapsTrained, "reuses layers"),
+                         (CallsPackageEncode, "vae_helpers model"),
                          (RightEncoder(), "the class itself"), (None, "no answer")]:
         expect_failure(nb02.check_vae_encoder, answer, says=says)
+
+
+def test_vae_encoder_check_leaves_the_learners_objects_and_the_global_random_state_alone():
+    before = [p.detach().clone() for p in TRAINED.parameters()]
+    expect_failure(nb02.check_vae_encoder, WrapsTrained, says="reuses layers")
+    assert all(torch.equal(a, b) for a, b in zip(before, TRAINED.parameters()))
+    state = torch.random.get_rng_state()
+    expect_pass(nb02.check_vae_encoder, RightEncoder)
+    assert torch.equal(state, torch.random.get_rng_state())
 
 
 WRONG_ENCODER = ("from torch import nn\n\n"
