@@ -616,9 +616,12 @@ API_CASES = [
 
     # --- evaluate
     error("evaluate on a tensor", lambda w: vh.evaluate(gaussian(), digits()), TypeError,
-          r"evaluate needs DeviceBatches\(images, labels, ...\), which yield .* got Tensor"),
-    error("evaluate on a list of pairs", lambda w: vh.evaluate(gaussian(), [(pixels(), labels(4))]), TypeError,
-          "got list"),
+          r"evaluate needs batches of \(pixels, labels\) pairs such as DeviceBatches\(images, labels, ...\), got a "
+          "Tensor"),
+    right("evaluate on a list of pairs", lambda w: vh.evaluate(autoencoder(seed=0), [(pixels(), labels(4))]),
+          lambda figures: math.isclose(figures["loss"], autoencoder(seed=0)(pixels()).neg_elbo.item(), rel_tol=1e-6)),
+    error("evaluate on an empty list", lambda w: vh.evaluate(gaussian(), []), ValueError,
+          "evaluate got no images: batches yielded nothing to score"),
     error("evaluate a model name", lambda w: vh.evaluate("gaussian", batches()), TypeError,
           "evaluate needs a model of vae_helpers"),
     right("evaluate an autoencoder", lambda w: (vh.evaluate(autoencoder(seed=0), batches(batch_size=8)),
@@ -697,6 +700,8 @@ CLI_CASES = [
     (("evaluate", "{files}/good.pt", "--seed", "-1"), "argument --seed: expected a seed >= 0"),
     (("evaluate", "{files}/good.pt", "--data-root", "{files}/empty"), "no mnist test data in the folder you named"),
     (("evaluate", "{files}/good.pt", "--data-root", "{files}/trainonly"), "is incomplete"),
+    (("evaluate", "{files}/good.pt", "--data-root", "{files}/empty", "--download"),
+     "download=True is ignored in smoke mode"),
     (("evaluate", "{files}/state_dict.pt"), "lacks model_class/config/state_dict"),
     (("evaluate", "{files}/truncated.pt"), "is not a readable torch checkpoint"),
     (("evaluate", "{files}/unknown_class.pt"), "unknown model class 'ResNet'"),

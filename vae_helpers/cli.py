@@ -146,6 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate_command.add_argument("--split", choices=("train", "test"), default="test", help="which split to score")
     evaluate_command.add_argument("--data-root", type=Path, default=None,
                                   help="folder holding MNIST/raw or FashionMNIST/raw, as for train")
+    evaluate_command.add_argument("--download", action="store_true",
+                                  help="download the dataset through torchvision into --data-root when it is not there")
     evaluate_command.add_argument("--preprocessing", choices=PREPROCESSINGS, default=DEFAULT_PREPROCESSING,
                                   help="dynamic or static: the series' fixed binarization "
                                        "of the images; continuous: intensities in [0, 1]")
@@ -253,7 +255,7 @@ def _save_samples(model, test_images, device, path: Path) -> None:
 def _evaluate(args) -> dict:
     device = pick_device(args.device)
     model = load_checkpoint(args.checkpoint, device).eval()
-    data = load_dataset(args.dataset, args.split, args.data_root)
+    data = load_dataset(args.dataset, args.split, args.data_root, download=args.download)
     print(f"data: {data.source}; device: {describe_device(device)}")
     torch.manual_seed(args.seed)
     scoring = "continuous" if args.preprocessing == "continuous" else "static"

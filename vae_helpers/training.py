@@ -133,11 +133,11 @@ def check_output_path(path, what: str, folder: bool = False) -> Path:
 def evaluate(model, batches: DeviceBatches) -> dict:
     """Mean figures over a whole dataset: {``loss``, ``reconstruction``, ``kl``} and, for
     models that report more than one objective, the same with a suffix (e.g. ``loss_relaxed``).
-    batches: a :class:`~vae_helpers.data.DeviceBatches` (it yields (pixels, labels) pairs)."""
+    batches: a :class:`~vae_helpers.data.DeviceBatches`, or any iterable of (pixels, labels) pairs."""
     _check_model(model, "evaluate")
-    if not isinstance(batches, DeviceBatches):
-        raise TypeError(f"evaluate needs DeviceBatches(images, labels, ...), which yield (pixels, labels) "
-                        f"pairs; got {type(batches).__name__}")
+    if isinstance(batches, torch.Tensor):
+        raise TypeError("evaluate needs batches of (pixels, labels) pairs such as DeviceBatches(images, labels, "
+                        "...), got a Tensor")
     was_training = model.training
     model.eval()
     sums, count = {}, 0
@@ -150,6 +150,8 @@ def evaluate(model, batches: DeviceBatches) -> dict:
                 sums[key + suffix] = sums.get(key + suffix, 0.0) + value * x.shape[0]
         count += x.shape[0]
     model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate got no images: batches yielded nothing to score")
     return {key: float(total) / count for key, total in sums.items()}
 
 
