@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 from torch.distributions import RelaxedOneHotCategorical
 from torch.distributions.relaxed_categorical import ExpRelaxedCategorical
@@ -82,3 +83,39 @@ def test_relaxed_bound_is_a_bound_that_rises_with_k():
     bound = torch.logsumexp(weights, 0) - math.log(400)
     assert torch.isfinite(weights).all() and weights.shape == (400, 5)
     assert torch.all(bound >= elbo)
+
+
+def test_the_study_in_chunks_is_the_study_in_one_piece():
+    # the chunks draw the same noise in sequence, so the sums are those of one big draw
+    whole = rg.estimator_study(LOGITS, quadratic, (0.5, 2.0), 3000, hard=True, chunk_size=3000)
+    chunked = rg.estimator_study(LOGITS, quadratic, (0.5, 2.0), 3000, hard=True, chunk_size=700)
+    for key in ("bias", "bias_standard_error", "variance"):
+        assert torch.allclose(whole[key], chunked[key], rtol=1e-9, atol=1e-12), key
+    generator = torch.Generator().manual_seed(0)
+    draws = rg.sampled_gradients(LOGITS, quadratic, 0.5, 3000, hard=True, generator=generator)
+    assert torch.allclose(whole["bias"][0], (draws.mean(0) - whole["exact"]).norm(), atol=1e-12)
+    assert torch.allclose(whole["variance"][0], draws.var(0).sum(), rtol=1e-9)
+
+
+def test_the_noise_floor_is_the_size_of_the_bias_of_an_unbiased_estimator():
+    # a linear f at a tiny tau: the soft estimator is (nearly) unbiased, so the estimated bias is noise
+    linear = lambda y: (y * WEIGHTS.to(y.dtype)).sum(-1)  # noqa: E731
+    ratios = [(s["bias"] / s["bias_standard_error"]).item() for s in
+              (rg.estimator_study(LOGITS, linear, (0.01,), 5000, hard=False, seed=seed) for seed in range(8))]
+    assert 0.3 < sum(ratios) / len(ratios) < 2.0
+
+
+def test_the_study_refuses_too_few_draws():
+    with pytest.raises(ValueError, match="n_samples"):
+        rg.estimator_study(LOGITS, quadratic, (0.5,), 1, hard=False)
+
+
+def test_relaxed_log_weights_are_reproducible_from_a_generator():
+    torch.manual_seed(4)
+    model = vh.CategoricalVAE(n_latents=3, n_classes=4, hidden_dims=(16,))
+    x = torch.bernoulli(torch.full((5, 1, 28, 28), 0.3))
+    with torch.no_grad():
+        first = rg.relaxed_log_weights(model, x, 0.7, 0.7, k=3, generator=torch.Generator().manual_seed(1))
+        again = rg.relaxed_log_weights(model, x, 0.7, 0.7, k=3, generator=torch.Generator().manual_seed(1))
+        other = rg.relaxed_log_weights(model, x, 0.7, 0.7, k=3, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(first, again) and not torch.equal(first, other)

@@ -64,23 +64,39 @@ def sampled_gradients(logits: torch.Tensor, f: Callable[[torch.Tensor], torch.Te
 
 
 def estimator_study(logits: torch.Tensor, f: Callable[[torch.Tensor], torch.Tensor], taus: Sequence[float],
-                    n_samples: int, hard: bool, seed: int = 0) -> dict:
+                    n_samples: int, hard: bool, seed: int = 0, chunk_size: int = 250_000) -> dict:
     """Bias and variance of a single-sample estimator of ``exact_gradient(logits, f)``, per tau.
 
     Returns a dict of float64 tensors of shape (len(taus),):
     ``bias``: |E[estimate] - exact| (Euclidean norm over the K logits), with E estimated by the
     mean of ``n_samples`` draws; ``bias_standard_error``: the Monte Carlo standard error of that
-    norm (the norm of the per-coordinate standard errors); ``variance``: the total variance
+    norm (the norm of the per-coordinate standard errors), which is also the noise floor: the size
+    the estimated bias has on average when the true bias is 0; ``variance``: the total variance
     sum_k Var[estimate_k] of one draw. The exact gradient is also returned, as ``exact`` (K,).
+    The draws are made ``chunk_size`` at a time (memory grows with the chunk, not with
+    ``n_samples``); temperature number i uses the generator seed ``seed + i``.
     """
+    if not isinstance(n_samples, int) or n_samples < 2:
+        raise ValueError(f"n_samples must be a whole number >= 2, got {n_samples!r}")
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive whole number, got {chunk_size!r}")
     exact = exact_gradient(logits.double(), f)
     bias, bias_error, variance = [], [], []
     for index, tau in enumerate(taus):
         generator = torch.Generator().manual_seed(seed + index)
-        estimates = sampled_gradients(logits.double(), f, tau, n_samples, hard, generator)
-        bias.append((estimates.mean(0) - exact).norm())
-        bias_error.append((estimates.var(0) / n_samples).sum().sqrt())
-        variance.append(estimates.var(0).sum())
+        total = torch.zeros_like(exact)
+        total_of_squares = torch.zeros_like(exact)
+        for start in range(0, n_samples, chunk_size):
+            estimates = sampled_gradients(logits.double(), f, tau, min(chunk_size, n_samples - start), hard,
+                                          generator)
+            centred = estimates - exact  # centred on the exact gradient: no cancellation in the sums
+            total += centred.sum(0)
+            total_of_squares += (centred ** 2).sum(0)
+        mean_error = total / n_samples
+        per_coordinate_variance = (total_of_squares - n_samples * mean_error ** 2) / (n_samples - 1)
+        bias.append(mean_error.norm())
+        bias_error.append((per_coordinate_variance / n_samples).sum().sqrt())
+        variance.append(per_coordinate_variance.sum())
     return {"bias": torch.stack(bias), "bias_standard_error": torch.stack(bias_error),
             "variance": torch.stack(variance), "exact": exact}
 
@@ -113,7 +129,8 @@ def concrete_log_density(y: torch.Tensor, logits: torch.Tensor, tau) -> torch.Te
     return exp_concrete_log_density(log_y, logits, tau) - log_y.sum(-1)
 
 
-def relaxed_log_weights(model, x: torch.Tensor, tau: float, prior_tau: float, k: int = 1) -> torch.Tensor:
+def relaxed_log_weights(model, x: torch.Tensor, tau: float, prior_tau: float, k: int = 1,
+                        generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """log p(x|y) + log p(y) - log q(y|x) for k relaxed draws y ~ q per image: (k, B) nats.
 
     The *relaxed model* has a continuous latent y on the simplex of each of the model's N
@@ -123,13 +140,15 @@ def relaxed_log_weights(model, x: torch.Tensor, tau: float, prior_tau: float, k:
     the k draws minus log k is its importance-weighted bound L_k, which rises towards log p(x).
     Densities are computed on log y (the ExpConcrete form), which gives the same density ratio.
     model: a ``CategoricalVAE`` (``encode`` -> (B, N, K) logits, ``log_likelihood(x, y)``).
+    generator: draws the Gumbel noise (in the logits' dtype), one (B, N, K) draw per sample, so
+    the same generator seed gives the same y.
     """
     check_temperature(tau)
     check_temperature(prior_tau, "prior_tau")
     logits = model.encode(x)
     weights = []
     for _ in range(k):
-        noise = sample_gumbel(logits.shape, logits.device, logits.dtype)
+        noise = sample_gumbel(logits.shape, logits.device, logits.dtype, generator)
         log_y = F.log_softmax((logits + noise) / tau, dim=-1)
         log_q = exp_concrete_log_density(log_y, logits, tau).sum(-1)
         log_prior = exp_concrete_log_density(log_y, torch.zeros_like(logits), prior_tau).sum(-1)
