@@ -1,33 +1,46 @@
 """Checks of notebook 05's exercises (Gumbel-Softmax).
 
-The learner's functions take the uniform noise ``u`` as an argument, so a check can draw fresh
-logits, temperatures and noise, feed the same ``u`` to the learner and to the package
-(``vh.gumbel_softmax`` draws its noise from a generator; the same generator gives the same
-``u``), and compare sample for sample. Known wrong methods are recognised by their output on
-the same inputs.
+Exercise 1, the straight-through sample, takes the uniform noise ``u`` as an argument, so a check
+can draw fresh logits, temperatures and noise, feed the same ``u`` to the learner and to the
+package (``vh.gumbel_softmax`` draws its noise from a generator; the same generator gives the
+same ``u``), and compare sample for sample. Exercise 2, the Concrete log density, is compared
+with the package's (which agrees with ``RelaxedOneHotCategorical.log_prob``) at fresh points of
+the simplex; calling either of those is refused. Known wrong methods are recognised by their
+output on the same inputs. Inputs come in the shapes (K,), (B, N, K) and (B, K).
 """
-
-import contextlib
-import io
 
 import torch
 import torch.nn.functional as F
+from torch.distributions.relaxed_categorical import ExpRelaxedCategorical
 
 from ..gumbel import gumbel_softmax as package_gumbel_softmax
-from ..losses import categorical_kl_to_uniform
-from . import (_call, function_name, answer_tensor, check_function, check_tensor_quietly,
-               fresh_generator)
+from ..relaxed_gradients import concrete_log_density, exp_concrete_log_density
+from . import _call, answer_tensor, check_tensor_quietly, fresh_generator, function_name
 
-__all__ = ["check_gumbel_softmax", "check_gumbel_softmax_gradient", "check_straight_through_forward",
-           "check_straight_through_gradient", "check_kl_to_uniform"]
+__all__ = ["check_straight_through_forward", "check_straight_through_gradient", "check_concrete_log_density",
+           "check_concrete_log_density_gradient"]
 
 _TRIALS = 4
 
 
-def _inputs(generator: torch.Generator, dtype=torch.float32):
+def _shape(generator: torch.Generator, trial: int) -> tuple:
+    """(K,) on trial 0, (B, N, K) on trial 1 (the VAE's layout), (B, K) otherwise: the last
+    dimension is always the classes, so an answer that works along a fixed dimension fails."""
+    def draw(low, high):
+        return int(torch.randint(low, high, (1,), generator=generator))
+
+    classes = draw(3, 8)
+    if trial == 0:
+        return (classes,)
+    if trial == 1:
+        return (draw(2, 4), draw(2, 5), classes)
+    return (draw(2, 6), classes)
+
+
+def _inputs(generator: torch.Generator, dtype=torch.float32, trial: int = 2):
     """Fresh (logits, tau, u) with the seed of the draw, so the package can redraw the same u."""
     seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator))
-    shape = (int(torch.randint(2, 6, (1,), generator=generator)), int(torch.randint(3, 8, (1,), generator=generator)))
+    shape = _shape(generator, trial)
     logits = (2 * torch.randn(shape, generator=generator)).to(dtype)
     tau = float(torch.empty(1).uniform_(0.3, 2.0, generator=generator))
     u = torch.rand(shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
@@ -39,37 +52,9 @@ def _reference(logits, tau, seed, hard):
     return package_gumbel_softmax(logits, tau=tau, hard=hard, generator=torch.Generator().manual_seed(seed))
 
 
-def _gumbel(u):
-    return -torch.log(-torch.log(u))
-
-
-def _soft_mistakes(logits, tau, u):
-    g = _gumbel(u)
-    no_noise = ("the Gumbel noise is missing: the output is softmax(logits / tau), a deterministic function of the "
-                "logits. (Seed 002's 'scale 0, location 1' has the same effect: a constant noise, which the softmax "
-                "ignores; the standard Gumbel has location 0 and scale 1)")
-    after = ("the noise is added after the softmax: add the Gumbel noise to the logits, then take the softmax of "
-             "their sum divided by tau")
-    return [
-        (F.softmax(logits / tau, -1), no_noise),
-        (F.softmax((logits + 1.0) / tau, -1), no_noise),
-        (F.softmax(logits / tau, -1) + g, after),
-        (F.softmax((F.softmax(logits, -1) + g) / tau, -1), after),
-        (F.softmax(F.softmax(logits / tau, -1) + g, -1), after),
-        (F.softmax((logits + u) / tau, -1), "the uniform noise u is used as it is: turn it into standard Gumbel "
-                                             "noise with the inverse cdf first"),
-        (F.softmax((logits - g) / tau, -1), "the Gumbel noise has the wrong sign: the inverse cdf of the standard "
-                                            "Gumbel is -log(-log u)"),
-        (F.softmax((logits - torch.log(u)) / tau, -1), "the noise is -log u, an exponential draw, not a Gumbel one: "
-                                                       "the inverse cdf of the standard Gumbel is -log(-log u)"),
-        (F.softmax((logits + g) * tau, -1), "the temperature multiplies instead of dividing"),
-        (F.softmax(logits + g, -1), "the temperature is missing"),
-    ]
-
-
 def _learner_output(exercise, function, logits, tau, u, name, requires_grad=False):
     leaf = logits.detach().clone().requires_grad_(requires_grad)
-    output = _call(exercise, function, (leaf, tau, u.clone()), name)
+    output = _call(exercise, function, (leaf, tau, u.clone()), name, (package_gumbel_softmax,))
     if not isinstance(output, torch.Tensor):
         raise AssertionError(f"{exercise}: {name} should return a torch.Tensor, got {type(output).__name__}")
     return leaf, output
@@ -77,20 +62,6 @@ def _learner_output(exercise, function, logits, tau, u, name, requires_grad=Fals
 
 def _start(exercise, function):
     return function_name(exercise, function)
-
-
-def check_gumbel_softmax(function, exercise: str = "Exercise 1") -> None:
-    """``function(logits, tau, u)`` -> softmax((logits + g) / tau) with g = -log(-log u), on fresh
-    inputs (float32 and float64) against ``vh.gumbel_softmax`` fed the same noise."""
-    name = _start(exercise, function)
-    for trial in range(_TRIALS):
-        dtype = torch.float64 if trial == _TRIALS - 1 else torch.float32
-        logits, tau, u, seed = _inputs(fresh_generator(), dtype)
-        _, output = _learner_output(exercise, function, logits, tau, u, name)
-        expected = _reference(logits, tau, seed, hard=False)
-        check_tensor_quietly(exercise, output, expected, 1e-4, 1e-5, _soft_mistakes(logits, tau, u), "",
-                             f"{name}'s output")
-    print(f"{exercise}: correct.")
 
 
 def _weighted_gradient(exercise, name, leaf, output, weights):
@@ -105,7 +76,7 @@ def _check_gradient(exercise, function, hard):
     for trial in range(_TRIALS):
         dtype = torch.float64 if trial == _TRIALS - 1 else torch.float32
         generator = fresh_generator()
-        logits, tau, u, seed = _inputs(generator, dtype)
+        logits, tau, u, seed = _inputs(generator, dtype, trial)
         weights = torch.randn(logits.shape, generator=generator).to(dtype)
         leaf, output = _learner_output(exercise, function, logits, tau, u, name, requires_grad=True)
         gradient = _weighted_gradient(exercise, name, leaf, output, weights)
@@ -125,20 +96,13 @@ def _check_gradient(exercise, function, hard):
                              f"the gradient that {name} passes back to the logits")
 
 
-def check_gumbel_softmax_gradient(function, exercise: str = "Exercise 1") -> None:
-    """The gradient of a random weighted sum of ``function(logits, tau, u)`` with respect to the
-    logits matches that of ``vh.gumbel_softmax`` with the same noise."""
-    _check_gradient(exercise, function, hard=False)
-    print(f"{exercise}: correct.")
-
-
-def check_straight_through_forward(function, exercise: str = "Exercise 2") -> None:
+def check_straight_through_forward(function, exercise: str = "Exercise 1") -> None:
     """``function(logits, tau, u)``'s forward value is the one-hot argmax of the relaxed sample, as
     ``vh.gumbel_softmax(..., hard=True)`` with the same noise (an exact Gumbel-max sample)."""
     name = _start(exercise, function)
     for trial in range(_TRIALS):
         dtype = torch.float64 if trial == _TRIALS - 1 else torch.float32
-        logits, tau, u, seed = _inputs(fresh_generator(), dtype)
+        logits, tau, u, seed = _inputs(fresh_generator(), dtype, trial)
         _, output = _learner_output(exercise, function, logits, tau, u, name)
         expected = _reference(logits, tau, seed, hard=True).detach()
         mode = F.one_hot(logits.argmax(-1), logits.shape[-1]).to(dtype)
@@ -159,41 +123,96 @@ def check_straight_through_forward(function, exercise: str = "Exercise 2") -> No
     print(f"{exercise}: correct.")
 
 
-def check_straight_through_gradient(function, exercise: str = "Exercise 2") -> None:
+def check_straight_through_gradient(function, exercise: str = "Exercise 1") -> None:
     """The gradient ``function(logits, tau, u)`` passes back is the soft sample's (same noise)."""
     _check_gradient(exercise, function, hard=True)
     print(f"{exercise}: correct.")
 
 
-def _kl_inputs(generator):
-    shape = tuple(int(n) for n in torch.randint(2, 6, (3,), generator=generator))
-    return (3 * torch.randn(shape, generator=generator),)
+def _concrete_inputs(generator: torch.Generator, trial: int):
+    """Fresh (y, logits, tau): y a point of the open simplex drawn from a Concrete distribution
+    with *other* logits and temperature (so y is not special for the density being checked)."""
+    shape = _shape(generator, trial)
+    logits = 2 * torch.randn(shape, generator=generator)
+    tau = float(torch.empty(1).uniform_(0.3, 2.0, generator=generator))
+    other_logits = torch.randn(shape, generator=generator)
+    other_tau = float(torch.empty(1).uniform_(0.5, 1.5, generator=generator))
+    u = torch.rand(shape, generator=generator).clamp(1e-6, 1 - 1e-6)
+    y = torch.softmax((other_logits - torch.log(-torch.log(u))) / other_tau, -1)
+    y = (y + 1e-6) / (1 + 1e-6 * shape[-1])  # away from the simplex's faces, where log y is -infinity
+    return y, logits, tau
 
 
-def check_kl_to_uniform(function, exercise: str = "Exercise 3") -> None:
-    """``function(logits)``: (B, N, K) -> (B,) nats, KL(Cat(softmax(logits)) || Uniform(K)) summed
-    over the N variables, against ``vh.categorical_kl_to_uniform`` on fresh inputs, with its gradient."""
-
-    def log_q(logits):
-        return F.log_softmax(logits.double(), -1)
-
-    mistakes = [
-        (lambda logits: (log_q(logits).exp() * log_q(logits)).sum((1, 2)),
-         "the log K term is missing: sum q log q is minus the entropy, not the KL to the uniform distribution"),
-        (lambda logits: ((-log_q(logits) - torch.log(torch.tensor(float(logits.shape[-1])))) / logits.shape[-1]
-                         ).sum((1, 2)),
-         "this is the KL in the other direction, KL(uniform || q)"),
-        (lambda logits: categorical_kl_to_uniform(logits.double()) / logits.shape[1],
-         "it is averaged over the N variables; sum them (the variables are independent)"),
-        (lambda logits: categorical_kl_to_uniform(logits.double()) / logits.shape[-1],
-         "it is divided by the number of classes K"),
-        (lambda logits: categorical_kl_to_uniform(logits.double()) / torch.log(torch.tensor(2.0)),
-         "it is in bits; use natural logarithms (nats)"),
+def _concrete_mistakes(y, logits, tau):
+    y, logits = y.double(), logits.double()
+    n_classes = y.shape[-1]
+    log_y = y.log()
+    right = concrete_log_density(y, logits, tau)
+    log_factorial = torch.lgamma(torch.tensor(float(n_classes), dtype=torch.float64))
+    log_tau = torch.log(torch.tensor(tau, dtype=torch.float64))
+    scores = F.log_softmax(logits, -1) - tau * log_y
+    return [
+        (right - log_factorial, "the (K-1)! factor is missing"),
+        (right - (n_classes - 1) * log_tau, "the tau^(K-1) factor is missing"),
+        (right + log_y.sum(-1), "this is the density of log y (each y_k^(-tau) instead of y_k^(-tau-1)): "
+                                "the factor y_k^(-1) of each class is missing"),
+        (right + (n_classes - 1) * torch.logsumexp(scores, -1),
+         "the denominator sum_j pi_j y_j^(-tau) must be raised to the power K, once per class of the product"),
+        (right.exp(), "it is the density itself; return its logarithm"),
+        (concrete_log_density(y, logits, 1 / tau), "tau is inverted"),
     ]
-    with contextlib.redirect_stdout(io.StringIO()):  # one success line, printed below
-        check_function(exercise, function, categorical_kl_to_uniform, _kl_inputs, trials=_TRIALS, rtol=1e-4,
-                       atol=1e-5, gradient_of=(0,), mistakes=mistakes)
-    uniform = answer_tensor(exercise, _call(exercise, function, (torch.zeros(2, 3, 4),), "your function"))
-    if uniform.abs().max() > 1e-6:
-        raise AssertionError(f"{exercise}: the KL of the uniform distribution to itself must be 0")
+
+
+_CONCRETE_FORBIDDEN = (exp_concrete_log_density, ExpRelaxedCategorical.log_prob)
+
+
+def _call_concrete(exercise, function, arguments, name):
+    """The learner's density, refused if it calls the package's or torch's Concrete log density."""
+    try:
+        return _call(exercise, function, arguments, name, (concrete_log_density,) + _CONCRETE_FORBIDDEN)
+    except AssertionError as error:
+        if "ExpRelaxedCategorical" in str(error):
+            raise AssertionError(f"{exercise}: {name} calls torch's RelaxedOneHotCategorical.log_prob, which is "
+                                 "what it is graded against: write the density yourself, with torch") from None
+        raise
+
+
+def check_concrete_log_density(function, exercise: str = "Exercise 2") -> None:
+    """``function(y, logits, tau)`` -> log Concrete(softmax(logits), tau) density at y: (...,) nats,
+    for shapes (K,), (B, N, K) and (B, K), float32 and float64, against the package (which
+    agrees with ``RelaxedOneHotCategorical.log_prob``); names the usual mistakes."""
+    name = function_name(exercise, function)
+    for trial in range(_TRIALS):
+        y, logits, tau = _concrete_inputs(fresh_generator(), trial)
+        dtype = torch.float64 if trial == _TRIALS - 1 else torch.float32
+        y, logits = y.to(dtype), logits.to(dtype)
+        output = _call_concrete(exercise, function, (y.clone(), logits.clone(), tau), name)
+        if not isinstance(output, torch.Tensor):
+            raise AssertionError(f"{exercise}: {name} should return a torch.Tensor, got {type(output).__name__}")
+        expected = concrete_log_density(y.double(), logits.double(), tau)
+        check_tensor_quietly(exercise, output, expected, 1e-4, 1e-4, _concrete_mistakes(y, logits, tau), "",
+                             f"{name}'s output")
+    print(f"{exercise}: correct.")
+
+
+def check_concrete_log_density_gradient(function, exercise: str = "Exercise 2") -> None:
+    """The gradient of ``function(y, logits, tau).sum()`` with respect to the logits matches the
+    package's (the density must stay differentiable in the logits, as training needs)."""
+    name = function_name(exercise, function)
+    for trial in range(_TRIALS):
+        y, logits, tau = _concrete_inputs(fresh_generator(), trial)
+        dtype = torch.float64 if trial == _TRIALS - 1 else torch.float32
+        leaf = logits.to(dtype).requires_grad_(True)
+        output = _call_concrete(exercise, function, (y.to(dtype), leaf, tau), name)
+        answer_tensor(exercise, output, shape=y.shape[:-1], what=f"{name}'s output")
+        if not output.requires_grad:
+            raise AssertionError(f"{exercise}: {name}'s output is not differentiable in the logits: a .detach(), "
+                                 ".item() or numpy is in the way")
+        (gradient,) = torch.autograd.grad(output.sum(), leaf, allow_unused=True)
+        if gradient is None:
+            raise AssertionError(f"{exercise}: {name}'s output does not depend on the logits")
+        reference_leaf = logits.double().requires_grad_(True)
+        (expected,) = torch.autograd.grad(concrete_log_density(y.double(), reference_leaf, tau).sum(), reference_leaf)
+        check_tensor_quietly(exercise, gradient, expected, 1e-4, 1e-4, (), "",
+                             f"the gradient of {name}'s output with respect to the logits")
     print(f"{exercise}: correct.")
