@@ -41,6 +41,8 @@ def _beta_inputs(generator: torch.Generator) -> tuple:
     beta = float(0.2 + 7.8 * torch.rand((), generator=generator))
     if abs(beta - 1.0) < 0.3:
         beta += 1.0
+    if abs(beta ** 2 - loc.shape[1]) < 0.5 * loc.shape[1]:  # beta * KL / D would equal KL / beta: mistakes alike
+        beta += 3.0
     return x, logits, loc, log_var, beta
 
 
