@@ -30,6 +30,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     os.environ["VAE_SMOKE"] = "1" if args.smoke else "0"
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:  # before any notebook runs, not after the first ones have taken their minutes
+        parser.error(f"no such notebook: {', '.join(missing)}")
     total, failed = 0.0, []
     print(f"mode: {'smoke' if args.smoke else 'full'}; {os.cpu_count()} CPUs")
     for path in paths:

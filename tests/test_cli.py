@@ -62,10 +62,10 @@ def test_every_model_trains_from_the_command_line(model, tmp_path):
 def test_help_documents_every_option():
     train_help = run_cli("train", "--help").stdout
     for option in ("--model", "--dataset", "--data-root", "--epochs", "--batch-size", "--latent-dim", "--device",
-                   "--seed", "--out", "--json", "--cuda-graph", "--precision"):
+                   "--seed", "--out", "--json", "--cuda-graph", "--precision", "--prior-epochs"):
         assert option in train_help
     evaluate_help = run_cli("evaluate", "--help").stdout
-    for option in ("checkpoint", "--dataset", "--split", "--data-root", "--iw-samples", "--json"):
+    for option in ("checkpoint", "--dataset", "--split", "--data-root", "--iw-samples", "--json", "--prior"):
         assert option in evaluate_help
 
 

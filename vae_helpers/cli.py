@@ -18,11 +18,14 @@ from .fast_training import PRECISIONS
 from .losses import iwae_bound
 from .models import Autoencoder, CategoricalVAE, GaussianVAE
 from .training import check_output_path, evaluate, fit, load_checkpoint, save_checkpoint
-from .vq import VQVAE
+from .code_prior import CodePrior, fit_code_prior
+from .vq import VQVAE, encode_codes
 
 MODEL_CHOICES = ("ae", "gaussian", "conv", "categorical", "vqvae")
 RUNS_FOLDER = Path("runs")
 RUN_FILES = ("model.pt", "samples.png")
+PRIOR_FILE = "prior.pt"  # a VQ-VAE run's learned code prior, beside its model.pt
+DEFAULT_PRIOR_EPOCHS = 10
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -50,6 +53,7 @@ def _whole_number_at_least(minimum: int, what: str):
 
 
 _positive_int = _whole_number_at_least(1, "a number")
+_count = _whole_number_at_least(0, "a count")
 _seed = _whole_number_at_least(0, "a seed")
 
 
@@ -130,6 +134,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="capture the training step as a CUDA graph and replay it (CUDA only)")
     train.add_argument("--precision", choices=PRECISIONS, default="float32",
                        help="bfloat16: matrix products in bf16 under autocast, losses in float32")
+    train.add_argument("--prior-epochs", type=_count, default=None,
+                       help="vqvae only: epochs of the PixelCNN prior over the 7 x 7 code grids, trained after "
+                            f"the VQ-VAE and saved as {PRIOR_FILE} (0: none; samples then decode uniform codes); "
+                            f"None: {DEFAULT_PRIOR_EPOCHS} for vqvae")
     train.add_argument("--out", type=Path, default=None,
                        help="folder for model.pt and samples.png; it must not hold them already (see --force). "
                             "None: a new numbered folder runs/run-001, runs/run-002, ...")
@@ -154,6 +162,9 @@ def _parser() -> argparse.ArgumentParser:
                                   help="where to score; auto: a CUDA GPU, else Apple's MPS, else the CPU")
     evaluate_command.add_argument("--seed", type=_seed, default=0,
                                   help="seeds the latent draws of both estimates, so a repeat gives the same figures")
+    evaluate_command.add_argument("--prior", type=Path, default=None,
+                                  help=f"VQ-VAE checkpoints only: a {PRIOR_FILE} written by 'train'; the rate is then "
+                                       "its -log p(codes) instead of the uniform prior's 49 log K")
     evaluate_command.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     assignments = commands.add_parser("assignments", help="write the student versions of the notebooks")
     assignments.add_argument("--source", type=Path, default=Path("notebooks"),
@@ -209,8 +220,13 @@ def _publish(args) -> dict:
 
 
 def _train(args) -> dict:
+    if args.prior_epochs is not None and args.model != "vqvae":
+        raise ValueError(f"--prior-epochs is for --model vqvae (a prior over its code grids); --model {args.model} "
+                         "samples from its own prior")
+    prior_epochs = (DEFAULT_PRIOR_EPOCHS if args.prior_epochs is None else args.prior_epochs) \
+        if args.model == "vqvae" else 0
     out = args.out if args.out is not None else next_run_folder()
-    _check_out_folder(out, args.force, RUN_FILES)
+    _check_out_folder(out, args.force, RUN_FILES + ((PRIOR_FILE,) if prior_epochs else ()))
     device = pick_device(args.device)
     train = load_dataset(args.dataset, "train", args.data_root, download=args.download)
     test = load_dataset(args.dataset, "test", args.data_root, download=args.download)
@@ -224,24 +240,59 @@ def _train(args) -> dict:
     for row in history.rows:
         print(f"epoch {row['epoch']:3d}  test {loss_name} {row['test_loss']:8.2f} nats  "
               f"({row['seconds']:.2f} s)")
+    prior, prior_figures = None, {}
+    if prior_epochs:
+        prior, prior_figures = _train_code_prior(model, train.images, test.images, prior_epochs, args, device)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = save_checkpoint(model, out / "model.pt")
+    written = [checkpoint]
+    if prior is not None:
+        written.append(save_checkpoint(prior, out / PRIOR_FILE))
+        prior_figures["prior_checkpoint"] = str(written[-1])
     samples = out / "samples.png"
-    _save_samples(model, test.images, device, samples)
-    print(f"wrote {checkpoint} and {samples}")
+    _save_samples(model, test.images, device, samples, prior, args.seed)
+    print(f"wrote {', '.join(str(path) for path in written)} and {samples}")
     return dict(command="train", model=args.model, dataset=args.dataset, data_source=train.source,
                 device=str(device), cuda_graph=args.cuda_graph, precision=args.precision,
                 epochs=len(history), test_loss_nats=history.last["test_loss"],
                 seconds_per_epoch=sum(history.column("seconds")) / max(len(history), 1),
-                checkpoint=str(checkpoint), samples=str(samples))
+                checkpoint=str(checkpoint), samples=str(samples), **prior_figures)
 
 
-def _save_samples(model, test_images, device, path: Path) -> None:
+def _train_code_prior(model: VQVAE, train_images, test_images, epochs: int, args, device):
+    """A PixelCNN prior over ``model``'s code grids: trained on the codes of two binarizations of
+    the training images, scored on the codes of the series' fixed binarization of the test images."""
+    from .data import binarize, evaluation_pixels, to_unit_interval
+
+    if args.preprocessing == "continuous":
+        train_inputs = [to_unit_interval(train_images)]
+    else:
+        binarizer = torch.Generator().manual_seed(args.seed)
+        train_inputs = [binarize(train_images, binarizer) for _ in range(2)]
+    train_codes = torch.cat([encode_codes(model, images) for images in train_inputs])
+    test_codes = encode_codes(model, evaluation_pixels(test_images, args.preprocessing))
+    prior = CodePrior(n_codes=model.n_codes, channels=48, layers=4, seed=args.seed).to(device)
+    rows = fit_code_prior(prior, train_codes, test_codes, epochs=epochs, batch_size=args.batch_size,
+                          learning_rate=args.learning_rate, seed=args.seed)
+    for row in rows:
+        print(f"prior epoch {row['epoch']:3d}  test -log p(codes) {row['test_nll']:8.2f} nats  "
+              f"(uniform: {prior.uniform_nats:.2f})")
+    return prior.eval(), dict(prior_epochs=len(rows), prior_test_nll_nats=rows[-1]["test_nll"] if rows else None)
+
+
+def _save_samples(model, test_images, device, path: Path, prior=None, seed: int = 0) -> None:
     from . import plots
     from .data import to_unit_interval
 
     model.eval()
-    if hasattr(model, "sample_images"):
+    if prior is not None:
+        with torch.no_grad():
+            codes = prior.sample(64, generator=torch.Generator().manual_seed(seed))
+            images = model.decode_codes(codes.to(device))  # pixel means
+        title = "Samples: codes drawn from the learned prior, decoded"
+    elif isinstance(model, VQVAE):
+        images, title = model.sample_images(64, device), "Samples: uniformly drawn codes, decoded (no prior trained)"
+    elif hasattr(model, "sample_images"):
         images, title = model.sample_images(64, device), "Samples from the prior"
     else:
         images, title = model.reconstruct(to_unit_interval(test_images[:64]).to(device)), "Reconstructions"
@@ -252,6 +303,16 @@ def _save_samples(model, test_images, device, path: Path) -> None:
 def _evaluate(args) -> dict:
     device = pick_device(args.device)
     model = load_checkpoint(args.checkpoint, device).eval()
+    prior = None
+    if args.prior is not None:
+        if not isinstance(model, VQVAE):
+            raise ValueError(f"--prior is for VQ-VAE checkpoints; {args.checkpoint} holds a {type(model).__name__}")
+        prior = load_checkpoint(args.prior, device).eval()
+        if not isinstance(prior, CodePrior):
+            raise ValueError(f"--prior {args.prior} holds a {type(prior).__name__}, not a CodePrior")
+        if prior.n_codes != model.n_codes:
+            raise ValueError(f"--prior {args.prior} is a prior over {prior.n_codes} codes, but the VQ-VAE in "
+                             f"{args.checkpoint} has {model.n_codes}")
     data = load_dataset(args.dataset, args.split, args.data_root, download=args.download)
     print(f"data: {data.source}; device: {describe_device(device)}")
     torch.manual_seed(args.seed)
@@ -264,11 +325,18 @@ def _evaluate(args) -> dict:
         print(f"reconstruction loss: {figures['loss']:.2f} nats per image (an autoencoder has no ELBO)")
         return dict(result, reconstruction_loss_nats=figures["loss"])
     if isinstance(model, VQVAE):  # a point-mass q: the ELBO is exact given the prior, no sampling to do
-        print(f"rate (uniform prior over {model.n_codes} codes, 49 log K): {figures['kl']:.2f} nats per image")
+        if prior is None:
+            rate, rate_name = figures["kl"], f"uniform prior over {model.n_codes} codes, 49 log K"
+        else:  # -log p(codes) of each image's code grid under the learned prior, same pixels as the distortion
+            with torch.no_grad():
+                rate = -sum(float(prior.log_prob(model.codes(x)).sum()) for x, _ in batches) / len(data.labels)
+            rate_name = f"learned prior {args.prior}, -log p(codes)"
+        total = rate + figures["reconstruction"]
+        print(f"rate ({rate_name}): {rate:.2f} nats per image")
         print(f"distortion -log p(x|z_q): {figures['reconstruction']:.2f} nats per image")
-        print(f"total, a bound on -log p(x): {figures['loss']:.2f} nats per image")
-        return dict(result, rate_nats=figures["kl"], distortion_nats=figures["reconstruction"],
-                    total_nats=figures["loss"], neg_elbo_nats=figures["loss"])
+        print(f"total, a bound on -log p(x): {total:.2f} nats per image")
+        return dict(result, rate_nats=rate, distortion_nats=figures["reconstruction"], total_nats=total,
+                    neg_elbo_nats=total, prior=None if prior is None else str(args.prior))
     total, count = 0.0, 0
     with torch.no_grad():
         for x, _ in batches:
