@@ -36,8 +36,9 @@ _torch.Generator = _ShiftedGenerator
 """
 
 
-def run(path: Path, offset: int) -> tuple:
-    """(seconds, None) when ``path`` runs through with seeds shifted by ``offset``, else (seconds, reason)."""
+def run(path: Path, offset: int, keep: Path = None) -> tuple:
+    """(seconds, None) when ``path`` runs through with seeds shifted by ``offset``, else (seconds, reason).
+    keep: a folder to save the executed notebook in (as NAME-offsetN.ipynb), failed or not."""
     notebook = nbformat.read(path, as_version=4)
     notebook.cells.insert(0, nbformat.v4.new_code_cell(SHIFT_SEEDS.format(offset=offset)))
     started = time.perf_counter()
@@ -47,6 +48,9 @@ def run(path: Path, offset: int) -> tuple:
     except CellExecutionError as error:
         lines = [line for line in str(error).splitlines() if line.strip()]
         return time.perf_counter() - started, " | ".join(lines[-3:])[:600]
+    finally:
+        if keep is not None:
+            nbformat.write(notebook, keep / f"{path.stem}-offset{offset}.ipynb")
     return time.perf_counter() - started, None
 
 
@@ -55,19 +59,25 @@ def main(argv=None) -> int:
     parser.add_argument("--offset", type=int, action="append", required=True,
                         help="added to every seed (repeat for several runs); 0 is the committed run")
     parser.add_argument("--smoke", action="store_true", help="run with VAE_SMOKE=1")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="a new or empty folder to save the executed notebooks in, to read what failed")
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/NN_*.ipynb")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     missing = [str(path) for path in paths if not path.is_file()]
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
+    if args.keep is not None:
+        if args.keep.exists() and (not args.keep.is_dir() or any(args.keep.iterdir())):
+            parser.error(f"--keep {args.keep} must be a new or empty folder (nothing in it is replaced)")
+        args.keep.mkdir(parents=True, exist_ok=True)
     os.environ["VAE_SMOKE"] = "1" if args.smoke else "0"
     os.environ.setdefault("VAE_PROGRESS", "0")
     print(f"mode: {'smoke' if args.smoke else 'full'}; seed offsets {args.offset}")
     failures = 0
     for path in paths:
         for offset in args.offset:
-            seconds, reason = run(path, offset)
+            seconds, reason = run(path, offset, args.keep)
             failures += reason is not None
             print(f"{path.name} offset {offset}: {'passed' if reason is None else 'FAILED: ' + reason} "
                   f"({seconds:.0f} s)", flush=True)
