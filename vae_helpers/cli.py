@@ -289,13 +289,13 @@ def _save_samples(model, test_images, device, path: Path, prior=None, seed: int 
         with torch.no_grad():
             codes = prior.sample(64, generator=torch.Generator().manual_seed(seed))
             images = model.decode_codes(codes.to(device))  # pixel means
-        title = "Samples: codes drawn from the learned prior, decoded"
+        title = "Bernoulli means decoded from codes drawn from the learned prior"
     elif isinstance(model, VQVAE):
-        images, title = model.sample_images(64, device), "Samples: uniformly drawn codes, decoded (no prior trained)"
+        images, title = model.sample_images(64, device), "Bernoulli means decoded from uniformly drawn codes (no prior trained)"
     elif hasattr(model, "sample_images"):
-        images, title = model.sample_images(64, device), "Samples from the prior"
+        images, title = model.sample_images(64, device), "Bernoulli means decoded from prior draws z ~ p(z)"
     else:
-        images, title = model.reconstruct(to_unit_interval(test_images[:64]).to(device)), "Reconstructions"
+        images, title = model.reconstruct(to_unit_interval(test_images[:64]).to(device)), "Bernoulli means of the reconstructions of test digits"
     figure = plots.image_grid(images, title=title)
     figure.savefig(path, dpi=100)
 
