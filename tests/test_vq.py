@@ -186,7 +186,12 @@ def test_the_command_line_fits_a_code_prior_that_evaluate_scores_as_the_rate(tmp
                                    str(tmp_path / "prior.pt")).stdout
     # a second run into the same folder must not replace the prior either
     again = _cli("train", "--model", "vqvae", "--epochs", "1", "--out", str(tmp_path))
-    assert again.returncode == 2 and "prior.pt" in again.stderr
+    assert again.returncode == 2 and "prior.pt" in again.stderr and "epoch" not in again.stdout
+    # with --force and no prior, the old prior (fitted to the replaced model's codes) goes too
+    replaced = _cli("train", "--model", "vqvae", "--epochs", "1", "--prior-epochs", "0", "--batch-size", "256",
+                    "--out", str(tmp_path), "--force")
+    assert replaced.returncode == 0, replaced.stderr
+    assert not (tmp_path / "prior.pt").exists() and "removed" in replaced.stdout
 
 
 def test_without_a_prior_the_command_line_writes_none_and_says_its_samples_are_uniform(tmp_path):
@@ -202,16 +207,60 @@ def test_without_a_prior_the_command_line_writes_none_and_says_its_samples_are_u
 def test_bad_prior_options_are_refused_in_one_line(arguments, says, tmp_path):
     result = _cli(*arguments, "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and says in result.stderr
+    assert "epoch" not in result.stdout and "data:" not in result.stdout  # refused before any work
     assert not (tmp_path / "out").exists()
 
 
 def test_evaluate_refuses_a_prior_that_does_not_fit_the_checkpoint(tmp_path):
+    from vae_helpers.vq import codebook_fingerprint
+
     vh.save_checkpoint(vh.VQVAE(n_codes=8, seed=0), tmp_path / "vq8.pt")
     vh.save_checkpoint(vh.CodePrior(n_codes=16, seed=0), tmp_path / "prior16.pt")
+    vh.save_checkpoint(vh.CodePrior(n_codes=8, seed=0), tmp_path / "unrecorded8.pt")
+    other = codebook_fingerprint(vh.VQVAE(n_codes=8, seed=1))  # same K, another model
+    vh.save_checkpoint(vh.CodePrior(n_codes=8, seed=0, fitted_to=other), tmp_path / "other8.pt")
     vh.save_checkpoint(vh.GaussianVAE(seed=0), tmp_path / "gaussian.pt")
     for checkpoint, prior, says in [("vq8.pt", "prior16.pt", "prior over 16 codes, but the VQ-VAE"),
+                                    ("vq8.pt", "unrecorded8.pt", "does not record which VQ-VAE"),
+                                    ("vq8.pt", "other8.pt", "fitted to the codes of another VQ-VAE"),
                                     ("gaussian.pt", "prior16.pt", "--prior is for VQ-VAE checkpoints"),
                                     ("vq8.pt", "gaussian.pt", "not a CodePrior"),
                                     ("vq8.pt", "missing.pt", "does not exist")]:
         result = _cli("evaluate", str(tmp_path / checkpoint), "--prior", str(tmp_path / prior))
         assert result.returncode == 2 and says in result.stderr, (checkpoint, prior, result.stderr)
+
+
+def test_the_sample_figure_decodes_draws_of_the_learned_prior_and_says_so(monkeypatch, tmp_path):
+    from vae_helpers import cli, plots
+
+    shown = {}
+    real_grid = plots.image_grid
+
+    def record(images, title=None, **options):
+        shown["images"], shown["title"] = images, title
+        return real_grid(images, title=title, **options)
+
+    monkeypatch.setattr(plots, "image_grid", record)
+    model = vh.VQVAE(n_codes=8, seed=0).eval()
+    prior = vh.CodePrior(n_codes=8, channels=8, layers=1, seed=0).eval()
+    cli._save_samples(model, None, torch.device("cpu"), tmp_path / "with.png", prior, seed=3)
+    with torch.no_grad():
+        expected = model.decode_codes(prior.sample(64, generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(shown["images"], expected) and "learned prior" in shown["title"]
+    assert "Bernoulli means" in shown["title"]
+    cli._save_samples(model, None, torch.device("cpu"), tmp_path / "without.png")
+    assert "uniformly drawn codes" in shown["title"] and (tmp_path / "without.png").stat().st_size > 0
+
+
+def test_a_codebook_fingerprint_tells_models_apart_and_survives_a_checkpoint(tmp_path):
+    from vae_helpers.vq import codebook_fingerprint
+
+    first, second = vh.VQVAE(n_codes=8, seed=0), vh.VQVAE(n_codes=8, seed=1)
+    assert codebook_fingerprint(first) != codebook_fingerprint(second)
+    vh.save_checkpoint(first, tmp_path / "first.pt")
+    assert codebook_fingerprint(vh.load_checkpoint(tmp_path / "first.pt")) == codebook_fingerprint(first)
+    prior = vh.CodePrior(n_codes=8, channels=8, layers=1, fitted_to=codebook_fingerprint(first))
+    vh.save_checkpoint(prior, tmp_path / "prior.pt")
+    assert vh.load_checkpoint(tmp_path / "prior.pt").fitted_to == codebook_fingerprint(first)
+    with pytest.raises(TypeError, match="fingerprint"):
+        vh.CodePrior(n_codes=8, fitted_to=123)

@@ -19,7 +19,7 @@ from .losses import iwae_bound
 from .models import Autoencoder, CategoricalVAE, GaussianVAE
 from .training import check_output_path, evaluate, fit, load_checkpoint, save_checkpoint
 from .code_prior import CodePrior, fit_code_prior
-from .vq import VQVAE, encode_codes
+from .vq import VQVAE, codebook_fingerprint, encode_codes
 
 MODEL_CHOICES = ("ae", "gaussian", "conv", "categorical", "vqvae")
 RUNS_FOLDER = Path("runs")
@@ -129,19 +129,23 @@ def _parser() -> argparse.ArgumentParser:
                        help="where to train; auto: a CUDA GPU, else Apple's MPS, else the CPU")
     train.add_argument("--seed", type=_seed, default=0,
                        help="seeds the initial weights, shuffling, binarization and sampling: the same seed on "
-                            "the same machine and torch gives the same checkpoint, byte for byte")
+                            "the same machine and torch gave the same checkpoint, byte for byte, in the tests; two full runs of "
+                            "notebook 09 on one machine gave VQ-VAE figures differing after a few epochs (not traced)")
     train.add_argument("--cuda-graph", action="store_true",
                        help="capture the training step as a CUDA graph and replay it (CUDA only)")
     train.add_argument("--precision", choices=PRECISIONS, default="float32",
                        help="bfloat16: matrix products in bf16 under autocast, losses in float32")
     train.add_argument("--prior-epochs", type=_count, default=None,
                        help="vqvae only: epochs of the PixelCNN prior over the 7 x 7 code grids, trained after "
-                            f"the VQ-VAE and saved as {PRIOR_FILE} (0: none; samples then decode uniform codes); "
-                            f"None: {DEFAULT_PRIOR_EPOCHS} for vqvae")
+                            f"the VQ-VAE with the same --batch-size and --learning-rate and saved as {PRIOR_FILE} "
+                            f"(0: none; samples then decode uniform codes). Default for vqvae: "
+                            f"{DEFAULT_PRIOR_EPOCHS} (capped at 2 in smoke mode, VAE_SMOKE=1)")
     train.add_argument("--out", type=Path, default=None,
-                       help="folder for model.pt and samples.png; it must not hold them already (see --force). "
+                       help="folder for model.pt and samples.png (and prior.pt for vqvae); it must not hold "
+                            "them already (see --force). "
                             "None: a new numbered folder runs/run-001, runs/run-002, ...")
-    train.add_argument("--force", action="store_true", help="replace model.pt and samples.png if --out holds them")
+    train.add_argument("--force", action="store_true", help="replace model.pt, samples.png and prior.pt if --out holds them (a vqvae "
+                            "run with --prior-epochs 0 removes an old prior.pt, which belongs to another model)")
     train.add_argument("--json", action="store_true", help="end with one JSON line of the final figures")
 
     evaluate_command = commands.add_parser("evaluate", help="negative ELBO and importance-weighted -log p(x)")
@@ -226,7 +230,7 @@ def _train(args) -> dict:
     prior_epochs = (DEFAULT_PRIOR_EPOCHS if args.prior_epochs is None else args.prior_epochs) \
         if args.model == "vqvae" else 0
     out = args.out if args.out is not None else next_run_folder()
-    _check_out_folder(out, args.force, RUN_FILES + ((PRIOR_FILE,) if prior_epochs else ()))
+    _check_out_folder(out, args.force, RUN_FILES + ((PRIOR_FILE,) if args.model == "vqvae" else ()))
     device = pick_device(args.device)
     train = load_dataset(args.dataset, "train", args.data_root, download=args.download)
     test = load_dataset(args.dataset, "test", args.data_root, download=args.download)
@@ -240,12 +244,15 @@ def _train(args) -> dict:
     for row in history.rows:
         print(f"epoch {row['epoch']:3d}  test {loss_name} {row['test_loss']:8.2f} nats  "
               f"({row['seconds']:.2f} s)")
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = save_checkpoint(model, out / "model.pt")  # before the prior: its failure must not lose the model
+    written = [checkpoint]
     prior, prior_figures = None, {}
     if prior_epochs:
         prior, prior_figures = _train_code_prior(model, train.images, test.images, prior_epochs, args, device)
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint = save_checkpoint(model, out / "model.pt")
-    written = [checkpoint]
+    elif args.model == "vqvae" and (out / PRIOR_FILE).exists():  # only with --force: it models another run's codes
+        (out / PRIOR_FILE).unlink()
+        print(f"removed {out / PRIOR_FILE}: it was fitted to the codes of the model this run replaced")
     if prior is not None:
         written.append(save_checkpoint(prior, out / PRIOR_FILE))
         prior_figures["prior_checkpoint"] = str(written[-1])
@@ -271,7 +278,8 @@ def _train_code_prior(model: VQVAE, train_images, test_images, epochs: int, args
         train_inputs = [binarize(train_images, binarizer) for _ in range(2)]
     train_codes = torch.cat([encode_codes(model, images) for images in train_inputs])
     test_codes = encode_codes(model, evaluation_pixels(test_images, args.preprocessing))
-    prior = CodePrior(n_codes=model.n_codes, channels=48, layers=4, seed=args.seed).to(device)
+    prior = CodePrior(n_codes=model.n_codes, channels=48, layers=4, seed=args.seed,
+                      fitted_to=codebook_fingerprint(model)).to(device)
     rows = fit_code_prior(prior, train_codes, test_codes, epochs=epochs, batch_size=args.batch_size,
                           learning_rate=args.learning_rate, seed=args.seed)
     for row in rows:
@@ -313,6 +321,12 @@ def _evaluate(args) -> dict:
         if prior.n_codes != model.n_codes:
             raise ValueError(f"--prior {args.prior} is a prior over {prior.n_codes} codes, but the VQ-VAE in "
                              f"{args.checkpoint} has {model.n_codes}")
+        if prior.fitted_to is None:
+            raise ValueError(f"--prior {args.prior} does not record which VQ-VAE's codes it models, so it cannot be "
+                             f"checked against {args.checkpoint}; use a prior.pt written by 'train'")
+        if prior.fitted_to != codebook_fingerprint(model):
+            raise ValueError(f"--prior {args.prior} was fitted to the codes of another VQ-VAE (codebook "
+                             f"{prior.fitted_to}), not to {args.checkpoint} (codebook {codebook_fingerprint(model)})")
     data = load_dataset(args.dataset, args.split, args.data_root, download=args.download)
     print(f"data: {data.source}; device: {describe_device(device)}")
     torch.manual_seed(args.seed)

@@ -47,17 +47,23 @@ class CodePrior(nn.Module):
     n_codes: K. height, width: the grid (7 x 7 for the series' VQ-VAE). channels: width of the
     hidden layers. layers: masked 3 x 3 residual blocks after the first 7 x 7 mask-A layer.
     seed: draws the initial weights from this seed without touching the global random state
-    (``None``: from it).
+    (``None``: from it). fitted_to: the :func:`vae_helpers.vq.codebook_fingerprint` of the VQ-VAE
+    whose codes the prior models (kept in checkpoints, so that a prior is not scored against
+    another model's codes); ``None`` for a prior not tied to one model.
     """
 
     def __init__(self, n_codes: int, height: int = 7, width: int = 7, channels: int = 64, layers: int = 4,
-                 seed: Optional[int] = None):
+                 seed: Optional[int] = None, fitted_to: Optional[str] = None):
         super().__init__()
         for name, value in (("n_codes", n_codes), ("height", height), ("width", width),
                             ("channels", channels), ("layers", layers)):
             check_latent_count(name, value)
         check_seed(seed)
-        self.config = dict(n_codes=n_codes, height=height, width=width, channels=channels, layers=layers, seed=seed)
+        if fitted_to is not None and not isinstance(fitted_to, str):
+            raise TypeError(f"fitted_to must be a codebook fingerprint (a str) or None, got {type(fitted_to).__name__}")
+        self.fitted_to = fitted_to
+        self.config = dict(n_codes=n_codes, height=height, width=width, channels=channels, layers=layers, seed=seed,
+                           fitted_to=fitted_to)
         self.n_codes, self.height, self.width = n_codes, height, width
         with seeded_weights(seed):
             self.embed = nn.Embedding(n_codes, channels)

@@ -339,6 +339,15 @@ class VQVAE(ImageModel):
 register_model(VQVAE)
 
 
+def codebook_fingerprint(model: "VQVAE") -> str:
+    """A short hex digest of ``model``'s codebook values (float32 bytes): two models share it only
+    if their codebooks are equal, so a code prior can record which VQ-VAE's codes it models."""
+    import hashlib
+
+    values = model.codebook.detach().to("cpu", torch.float32).contiguous()
+    return hashlib.sha256(values.numpy().tobytes()).hexdigest()[:16]
+
+
 @torch.no_grad()
 def encode_codes(model: VQVAE, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """The code grids of float images (N, 1, 28, 28) in [0, 1]: int64 (N, 7, 7) on the CPU."""
