@@ -24,6 +24,17 @@ def _twin_models(make):
     return first, second
 
 
+def _train_eager_and_graphed(make, mnist, cuda, epochs=8):
+    """Twin models trained the same way, one with eager steps and one with CUDA-graph replays:
+    (eager model, graphed model, eager history, graphed history)."""
+    train, test = mnist
+    eager_model, graphed_model = _twin_models(make)
+    eager = vh.fit(eager_model, train.images, test.images, epochs=epochs, device=cuda, progress=False)
+    graphed = vh.fit(graphed_model, train.images, test.images, epochs=epochs, device=cuda, cuda_graph=True,
+                     progress=False)
+    return eager_model, graphed_model, eager, graphed
+
+
 def test_a_graphed_autoencoder_learns_the_same_weights_as_the_eager_one(cuda, mnist):
     # An autoencoder draws no random numbers, so graph replay and eager steps must agree.
     train, test = mnist
@@ -42,11 +53,7 @@ def test_a_graphed_autoencoder_learns_the_same_weights_as_the_eager_one(cuda, mn
                                   lambda: vh.CategoricalVAE(temperature=0.7)], ids=["mlp", "conv", "categorical"])
 def test_graphed_training_reaches_the_eager_elbo(cuda, mnist, monkeypatch, make):
     monkeypatch.setenv("VAE_SMOKE", "0")
-    train, test = mnist
-    eager_model, graphed_model = _twin_models(make)
-    eager = vh.fit(eager_model, train.images, test.images, epochs=8, device=cuda, progress=False)
-    graphed = vh.fit(graphed_model, train.images, test.images, epochs=8, device=cuda, cuda_graph=True,
-                     progress=False)
+    _, _, eager, graphed = _train_eager_and_graphed(make, mnist, cuda)
     first = eager.rows[0]["test_loss"]
     # Different noise draws, same objective: both fall far, and land within a couple of nats.
     assert eager.last["test_loss"] < first - 20 and graphed.last["test_loss"] < first - 20
@@ -96,17 +103,13 @@ def test_a_graphed_vqvae_with_ema_and_resets_reaches_the_eager_bound(cuda, mnist
     # The EMA codebook and the dead-code resets run inside the captured step without a host sync:
     # graph replay and eager steps must train the same objective to the same place and keep codes in use.
     monkeypatch.setenv("VAE_SMOKE", "0")
-    train, test = mnist
-    make = lambda: vh.VQVAE(n_codes=32, codebook_update="ema", dead_code_threshold=0.03)  # noqa: E731
-    eager_model, graphed_model = _twin_models(make)
-    eager = vh.fit(eager_model, train.images, test.images, epochs=8, device=cuda, progress=False)
-    graphed = vh.fit(graphed_model, train.images, test.images, epochs=8, device=cuda, cuda_graph=True,
-                     progress=False)
+    eager_model, graphed_model, eager, graphed = _train_eager_and_graphed(
+        lambda: vh.VQVAE(n_codes=32, codebook_update="ema", dead_code_threshold=0.03), mnist, cuda)
     first = eager.rows[0]["test_loss"]
     assert eager.last["test_loss"] < first - 20 and graphed.last["test_loss"] < first - 20
     assert abs(graphed.last["test_loss"] - eager.last["test_loss"]) < 10.0, (graphed.last, eager.last)
     # on the CPU (eager, two seeds) 17 and 19 of the 32 codes end in use on these 500 test images
-    pixels = vh.evaluation_pixels(test.images)
+    pixels = vh.evaluation_pixels(mnist[1].images)
     used = [vh.vq.codebook_usage(model, pixels)["used"] for model in (eager_model, graphed_model)]
     assert min(used) > 8 and abs(used[0] - used[1]) <= 8, used
 
