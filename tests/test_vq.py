@@ -262,5 +262,8 @@ def test_a_codebook_fingerprint_tells_models_apart_and_survives_a_checkpoint(tmp
     prior = vh.CodePrior(n_codes=8, channels=8, layers=1, fitted_to=codebook_fingerprint(first))
     vh.save_checkpoint(prior, tmp_path / "prior.pt")
     assert vh.load_checkpoint(tmp_path / "prior.pt").fitted_to == codebook_fingerprint(first)
+    prior.check_fits(first)
+    with pytest.raises(ValueError, match="another VQ-VAE"):
+        prior.check_fits(second)
     with pytest.raises(TypeError, match="fingerprint"):
         vh.CodePrior(n_codes=8, fitted_to=123)

@@ -128,9 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                        help="where to train; auto: a CUDA GPU, else Apple's MPS, else the CPU")
     train.add_argument("--seed", type=_seed, default=0,
-                       help="seeds the initial weights, shuffling, binarization and sampling: the same seed on "
-                            "the same machine and torch gave the same checkpoint, byte for byte, in the tests; two full runs of "
-                            "notebook 09 on one machine gave VQ-VAE figures differing after a few epochs (not traced)")
+                       help="seeds the initial weights, shuffling, binarization and sampling: the same seed on the "
+                            "same machine and torch gives the same checkpoint, byte for byte, in the tests (VQ-VAE "
+                            "training has differed between runs of notebook 09: docs/performance.md)")
     train.add_argument("--cuda-graph", action="store_true",
                        help="capture the training step as a CUDA graph and replay it (CUDA only)")
     train.add_argument("--precision", choices=PRECISIONS, default="float32",
@@ -144,8 +144,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="folder for model.pt and samples.png (and prior.pt for vqvae); it must not hold "
                             "them already (see --force). "
                             "None: a new numbered folder runs/run-001, runs/run-002, ...")
-    train.add_argument("--force", action="store_true", help="replace model.pt, samples.png and prior.pt if --out holds them (a vqvae "
-                            "run with --prior-epochs 0 removes an old prior.pt, which belongs to another model)")
+    train.add_argument("--force", action="store_true",
+                       help="replace model.pt, samples.png and prior.pt if --out holds them (a vqvae run with "
+                            "--prior-epochs 0 removes an old prior.pt, which belongs to another model)")
     train.add_argument("--json", action="store_true", help="end with one JSON line of the final figures")
 
     evaluate_command = commands.add_parser("evaluate", help="negative ELBO and importance-weighted -log p(x)")
@@ -299,11 +300,13 @@ def _save_samples(model, test_images, device, path: Path, prior=None, seed: int 
             images = model.decode_codes(codes.to(device))  # pixel means
         title = "Bernoulli means decoded from codes drawn from the learned prior"
     elif isinstance(model, VQVAE):
-        images, title = model.sample_images(64, device), "Bernoulli means decoded from uniformly drawn codes (no prior trained)"
+        images = model.sample_images(64, device)
+        title = "Bernoulli means decoded from uniformly drawn codes (no prior trained)"
     elif hasattr(model, "sample_images"):
         images, title = model.sample_images(64, device), "Bernoulli means decoded from prior draws z ~ p(z)"
     else:
-        images, title = model.reconstruct(to_unit_interval(test_images[:64]).to(device)), "Bernoulli means of the reconstructions of test digits"
+        images = model.reconstruct(to_unit_interval(test_images[:64]).to(device))
+        title = "Bernoulli means of the reconstructions of test digits"
     figure = plots.image_grid(images, title=title)
     figure.savefig(path, dpi=100)
 
@@ -318,15 +321,7 @@ def _evaluate(args) -> dict:
         prior = load_checkpoint(args.prior, device).eval()
         if not isinstance(prior, CodePrior):
             raise ValueError(f"--prior {args.prior} holds a {type(prior).__name__}, not a CodePrior")
-        if prior.n_codes != model.n_codes:
-            raise ValueError(f"--prior {args.prior} is a prior over {prior.n_codes} codes, but the VQ-VAE in "
-                             f"{args.checkpoint} has {model.n_codes}")
-        if prior.fitted_to is None:
-            raise ValueError(f"--prior {args.prior} does not record which VQ-VAE's codes it models, so it cannot be "
-                             f"checked against {args.checkpoint}; use a prior.pt written by 'train'")
-        if prior.fitted_to != codebook_fingerprint(model):
-            raise ValueError(f"--prior {args.prior} was fitted to the codes of another VQ-VAE (codebook "
-                             f"{prior.fitted_to}), not to {args.checkpoint} (codebook {codebook_fingerprint(model)})")
+        prior.check_fits(model, f"--prior {args.prior}", f"the VQ-VAE in {args.checkpoint}")
     data = load_dataset(args.dataset, args.split, args.data_root, download=args.download)
     print(f"data: {data.source}; device: {describe_device(device)}")
     torch.manual_seed(args.seed)

@@ -74,6 +74,20 @@ class CodePrior(nn.Module):
                 for _ in range(layers))
             self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, n_codes, 1))
 
+    def check_fits(self, model, prior_name: str = "the prior", model_name: str = "the VQ-VAE") -> None:
+        """Raise ``ValueError`` unless this prior models ``model``'s codes: the same number of codes
+        K and a recorded ``fitted_to`` equal to the model's codebook fingerprint."""
+        from .vq import codebook_fingerprint
+
+        if self.n_codes != model.n_codes:
+            raise ValueError(f"{prior_name} is a prior over {self.n_codes} codes, but {model_name} has {model.n_codes}")
+        if self.fitted_to is None:
+            raise ValueError(f"{prior_name} does not record which VQ-VAE's codes it models, so it cannot be "
+                             f"checked against {model_name}")
+        if self.fitted_to != codebook_fingerprint(model):
+            raise ValueError(f"{prior_name} was fitted to the codes of another VQ-VAE (codebook {self.fitted_to}), "
+                             f"not to {model_name} (codebook {codebook_fingerprint(model)})")
+
     def check_codes(self, codes: torch.Tensor) -> None:
         """Raise a clear error unless ``codes`` is int64 (B, H, W) with values in [0, K)."""
         if not isinstance(codes, torch.Tensor) or codes.dtype != torch.long:
